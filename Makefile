@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Both set up everything first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PSYCOPG_WAIT_FUNC := wait_select
+
+.PHONY: run test venv infra setup demo bench report unit clean
+
+run: venv infra
+	$(VENV)/bin/onewindow run
+
+test: venv infra
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	bash scripts/ensure-python.sh $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+infra:
+	bash scripts/ensure-infra.sh
+
+setup: venv infra
+	$(VENV)/bin/onewindow setup
+
+demo: venv
+	$(PY) -m scripts.demo
+
+bench: venv infra
+	$(PY) -m scripts.bench $(BENCH_ARGS)
+
+report: venv
+	$(VENV)/bin/onewindow report $(REPORT_ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,191 @@
+"""The database dependency: a psycopg 3 pool that cooperates with eventlet,
+and one unit of work per worker.
+
+The unit of work is committed by the entrypoint just before it replies or
+acks (see entrypoints.py), not in nameko's worker_result, which runs after
+the reply has gone: a caller must never hear "done" for a transaction that
+then fails to commit.
+"""
+import onewindow  # noqa: F401  (sets PSYCOPG_WAIT_FUNC before psycopg loads)
+
+import logging
+import threading
+
+from nameko.extensions import DependencyProvider
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from . import config, outbox
+
+log = logging.getLogger(__name__)
+
+
+def connect_pool(url, *, min_size=2, max_size=20, name=None):
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "options": f"-c timezone={config.time_zone()}"},
+        check=ConnectionPool.check_connection,
+        open=False,
+        name=name,
+        reconnect_timeout=30,
+    )
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+class UnitOfWork:
+    """One transaction, opened on first use, that rolls back unless committed."""
+
+    def __init__(self, pool, service_name, on_commit=None):
+        self._pool = pool
+        self._conn = None
+        self.service_name = service_name
+        self._on_commit = on_commit
+        self.emitted = []
+        self.finished = False
+
+    @property
+    def conn(self):
+        if self.finished:
+            raise RuntimeError("unit of work already finished")
+        if self._conn is None:
+            self._conn = self._pool.getconn()
+        return self._conn
+
+    def execute(self, sql, params=None):
+        return self.conn.execute(sql, params)
+
+    def one(self, sql, params=None):
+        return self.conn.execute(sql, params).fetchone()
+
+    def all(self, sql, params=None):
+        return self.conn.execute(sql, params).fetchall()
+
+    def savepoint(self):
+        """A nested transaction: an error inside undoes only what it did."""
+        return self.conn.transaction()
+
+    def emit(self, event_type, payload):
+        """Record an event in the outbox, in this transaction. Returns it with
+        its event_id and occurred_at."""
+        event = outbox.record(self, event_type, payload)
+        self.emitted.append(event)
+        return event
+
+    def finish(self, commit):
+        if self.finished:
+            return
+        self.finished = True
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            self._pool.putconn(conn)
+        if commit and self.emitted and self._on_commit:
+            self._on_commit()
+
+    def commit(self):
+        self.finish(True)
+
+    def rollback(self):
+        self.finish(False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.finish(exc_type is None)
+
+
+class Database(DependencyProvider):
+    """Hands each worker a UnitOfWork; runs the outbox relay of its service."""
+
+    def __init__(self, dao=None, **kwargs):
+        # `dao` wraps the unit of work in a service's store (its domain methods);
+        # without it the worker gets the bare UnitOfWork.
+        self.dao = dao
+        self._units = {}
+        self._lock = threading.Lock()
+        super().__init__(**kwargs)
+
+    def setup(self):
+        self.service_name = self.container.service_name
+        self.url = self.container.config.get("DATABASE_URL") or config.database_url(self.service_name)
+        self.amqp_uri = self.container.config.get("AMQP_URI") or config.amqp_uri()
+        self.pool = None
+        self.relay = None
+
+    def start(self):
+        size = int(self.container.config.get("max_workers", 10)) + 4
+        self.pool = connect_pool(self.url, max_size=size, name=self.service_name)
+        self.relay = outbox.Relay(self.service_name, self.pool, self.amqp_uri)
+        self.relay.declare_topology()
+        self.container.spawn_managed_thread(self.relay.run, identifier=f"{self.service_name}.relay")
+
+    def stop(self):
+        if self.relay:
+            self.relay.stop()
+        if self.pool:
+            self.pool.close()
+
+    def kill(self):
+        self.stop()
+
+    def unit_of_work(self):
+        """A unit of work outside any worker (for tests and commands)."""
+        return UnitOfWork(self.pool, self.service_name, self.relay.wake if self.relay else None)
+
+    def get_dependency(self, worker_ctx):
+        unit = self.unit_of_work()
+        self._units[worker_ctx] = unit
+        return self.dao(unit) if self.dao else unit
+
+    def finish(self, worker_ctx, exc_info):
+        """Commit when the worker succeeded, else roll back. Raises if the
+        commit fails, so the entrypoint reports the failure."""
+        unit = self._units.pop(worker_ctx, None)
+        if unit is not None:
+            unit.finish(exc_info is None)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        # Entrypoints without a reply (timers) finish here.
+        try:
+            self.finish(worker_ctx, exc_info)
+        except Exception:
+            log.exception("commit failed for %s", worker_ctx)
+
+    def worker_teardown(self, worker_ctx):
+        unit = self._units.pop(worker_ctx, None)
+        if unit is not None:
+            unit.finish(False)
+
+
+__all__ = ["Database", "UnitOfWork", "Jsonb", "connect_pool"]
+
+
+class Store:
+    """Base of each service's data-access object: domain-named methods over
+    one unit of work (worker gets `Store(unit)` as `self.db`)."""
+
+    def __init__(self, unit):
+        self.unit = unit
+
+    def emit(self, event_type, payload):
+        return self.unit.emit(event_type, payload)
+
+    def one(self, sql, params=None):
+        return self.unit.one(sql, params)
+
+    def all(self, sql, params=None):
+        return self.unit.all(sql, params)
+
+    def execute(self, sql, params=None):
+        return self.unit.execute(sql, params)

@@ -1,0 +1,170 @@
+"""Transactional outbox: events are rows written in the transaction of the
+change that caused them; a relay publishes them with publisher confirms and
+mandatory routing, marks them published, and retries what the broker refused.
+
+Several replicas may relay at once: rows are claimed with FOR UPDATE SKIP
+LOCKED. A relay that dies between publish and mark publishes again later;
+consumers skip the duplicate by event_id (inbox.py).
+"""
+import datetime
+import logging
+import threading
+import uuid
+
+from kombu import Exchange
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from psycopg.types.json import Jsonb
+
+from . import config, metrics, topology
+from .validation import wire
+
+log = logging.getLogger(__name__)
+
+REDELIVERY_HEADER = "x-onewindow-redelivery"
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).astimezone()
+
+
+def record(unit, event_type, payload):
+    event = {"event_id": str(uuid.uuid4()), "occurred_at": now().isoformat()}
+    event.update(wire(payload))
+    unit.execute(
+        "INSERT INTO outbox (event_id, event_type, payload) VALUES (%s, %s, %s)",
+        (event["event_id"], event_type, Jsonb(event)),
+    )
+    return event
+
+
+def event_exchange(service_name):
+    # The same exchange nameko's EventDispatcher and event_handler use.
+    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False)
+
+
+def backoff_seconds(attempts, cap=300.0):
+    return min(cap, config.retry_base_seconds() * (2 ** max(0, attempts - 1)))
+
+
+class Relay:
+    def __init__(self, service_name, pool, amqp_uri, poll_interval=0.5, batch=200):
+        self.service_name = service_name
+        self.pool = pool
+        self.amqp_uri = amqp_uri
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.exchange = event_exchange(service_name)
+        self.publisher = Publisher(amqp_uri, use_confirms=True, mandatory=True, serializer="json")
+        self._wake = threading.Event()
+        self._running = False
+        self._topology_declared = False
+
+    def declare_topology(self):
+        """Every consumer queue of every service exists before anything is
+        published, so a service that starts late still gets what was sent."""
+        try:
+            topology.declare(self.amqp_uri)
+            self._topology_declared = True
+        except Exception:
+            log.exception("could not declare the event topology yet; will retry")
+
+    def wake(self):
+        self._wake.set()
+
+    def stop(self):
+        self._running = False
+        self._wake.set()
+
+    def run(self):
+        import eventlet
+
+        self._running = True
+        failures = 0
+        while self._running:
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            if not self._running:
+                break
+            try:
+                if not self._topology_declared:
+                    self.declare_topology()
+                while self.publish_due() >= self.batch:
+                    pass
+                self.redeliver_due_retries()
+                self.update_gauges()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("%s relay pass failed", self.service_name)
+                eventlet.sleep(min(30, 0.5 * 2 ** failures))
+
+    def _publish(self, body, exchange, routing_key, headers=None):
+        self.publisher.publish(
+            body, exchange=exchange, routing_key=routing_key,
+            headers=headers or {}, declare=[exchange] if exchange.name else [],
+        )
+
+    def publish_due(self, mark=None):
+        """Publish every due event once; returns how many rows were claimed."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, event_id, event_type, payload, attempts FROM outbox "
+                "WHERE published_at IS NULL AND next_attempt_at <= now() "
+                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (self.batch,),
+            ).fetchall()
+            for row in rows:
+                try:
+                    self._publish(row["payload"], self.exchange, row["event_type"])
+                except Exception as exc:
+                    reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
+                    metrics.PUBLISH_FAILURES.labels(self.service_name, row["event_type"], reason).inc()
+                    attempts = row["attempts"] + 1
+                    conn.execute(
+                        "UPDATE outbox SET attempts = %s, last_error = %s, "
+                        "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+                        (attempts, f"{reason}: {exc}"[:500], backoff_seconds(attempts, 60), row["id"]),
+                    )
+                    if not isinstance(exc, UndeliverableMessage):
+                        # the broker itself is unreachable: stop this pass
+                        raise
+                    continue
+                (mark or self._mark_published)(conn, row)
+                metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
+            return len(rows)
+
+    @staticmethod
+    def _mark_published(conn, row):
+        conn.execute(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = %s",
+            (row["id"],),
+        )
+
+    def redeliver_due_retries(self):
+        """Send failed events back to their consumer's queue when their backoff
+        is over. A lease keeps a lost redelivery from being forgotten."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT consumer, event_id, payload, attempts FROM inbox "
+                "WHERE status = 'retry' AND next_attempt_at <= now() "
+                "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                (self.batch,),
+            ).fetchall()
+            for row in rows:
+                self._publish(row["payload"], Exchange(""), row["consumer"],
+                              headers={REDELIVERY_HEADER: row["attempts"]})
+                conn.execute(
+                    "UPDATE inbox SET next_attempt_at = now() + interval '60 seconds' "
+                    "WHERE consumer = %s AND event_id = %s",
+                    (row["consumer"], row["event_id"]),
+                )
+
+    def update_gauges(self):
+        with self.pool.connection() as conn:
+            backlog = conn.execute("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").fetchone()["n"]
+            counts = {r["status"]: r["n"] for r in conn.execute(
+                "SELECT status, count(*) AS n FROM inbox WHERE status IN ('retry', 'parked') GROUP BY status"
+            ).fetchall()}
+        metrics.OUTBOX_BACKLOG.labels(self.service_name).set(backlog)
+        metrics.INBOX_RETRYING.labels(self.service_name).set(counts.get("retry", 0))
+        metrics.INBOX_PARKED.labels(self.service_name).set(counts.get("parked", 0))

@@ -1,0 +1,56 @@
+"""marshmallow in, ValidationFailed out: every problem at once, by field path."""
+import datetime
+import decimal
+import uuid
+
+from marshmallow import ValidationError
+
+from .errors import ValidationFailed
+
+
+def flatten(messages, prefix=""):
+    """{"applicant": {"phone": ["bad"]}} -> {"applicant.phone": ["bad"]}."""
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten(value, path))
+    elif isinstance(messages, (list, tuple)) and all(isinstance(m, str) for m in messages):
+        flat.setdefault(prefix or "_schema", []).extend(messages)
+    elif isinstance(messages, (list, tuple)):
+        for item in messages:
+            for path, problems in flatten(item, prefix).items():
+                flat.setdefault(path, []).extend(problems)
+    else:
+        flat.setdefault(prefix or "_schema", []).append(str(messages))
+    return flat
+
+
+def load(schema, data, **kwargs):
+    """Load `data` with a marshmallow schema or raise ValidationFailed."""
+    if not isinstance(data, dict):
+        raise ValidationFailed({"_schema": ["must be an object"]})
+    try:
+        return schema.load(data, **kwargs)
+    except ValidationError as exc:
+        raise ValidationFailed(flatten(exc.messages)) from None
+
+
+def wire(value):
+    """Plain JSON values for replies and events.
+
+    kombu's JSON encoder writes dates as {"__type__": ...} objects that only a
+    kombu client can read; department systems get ISO strings instead."""
+    if isinstance(value, dict):
+        return {str(k): wire(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [wire(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value

@@ -1,0 +1,143 @@
+"""Working days of the State Council calendar: weekends, public holidays and
+调休 make-up working days.
+
+chinese_calendar ships the published schedules; `workday_overrides` and
+`calendar_years` (in every service's database) hold years an operator loads
+later and corrections. A count that reaches a year nobody has published is
+made on weekends only and marked provisional; it is recomputed when the year
+is loaded.
+"""
+import datetime
+import time
+from dataclasses import dataclass
+
+import chinese_calendar
+
+
+@dataclass(frozen=True)
+class DueDate:
+    due_date: datetime.date
+    provisional: bool
+
+    def as_dict(self):
+        return {"due_date": self.due_date.isoformat(), "provisional": self.provisional}
+
+
+def _shipped(year):
+    try:
+        chinese_calendar.is_workday(datetime.date(year, 6, 1))
+        return True
+    except NotImplementedError:
+        return False
+
+
+_SHIPPED_YEARS = {y for y in range(2004, 2101) if _shipped(y)}
+
+
+class WorkdayCalendar:
+    def __init__(self, overrides=None, loaded_years=()):
+        self.overrides = dict(overrides or {})
+        self.loaded_years = set(loaded_years)
+
+    def knows(self, year):
+        return year in self.loaded_years or year in _SHIPPED_YEARS
+
+    def is_workday(self, day):
+        """(is it a working day, is the answer provisional)"""
+        if day in self.overrides:
+            return self.overrides[day], False
+        if day.year in self.loaded_years or day.year not in _SHIPPED_YEARS:
+            # a loaded year lists its holidays and make-up days as overrides
+            return day.weekday() < 5, not self.knows(day.year)
+        return chinese_calendar.is_workday(day), False
+
+    def add_workdays(self, start, days):
+        """The `days`-th working day after `start` (the day of acceptance is
+        not counted). Zero days: decided on the day, `start` itself."""
+        day, provisional = start, False
+        remaining = days
+        while remaining > 0:
+            day += datetime.timedelta(days=1)
+            working, unsure = self.is_workday(day)
+            provisional = provisional or unsure
+            if working:
+                remaining -= 1
+        return DueDate(day, provisional)
+
+    def workdays_between(self, start, end):
+        """Working days after `start` up to and including `end`; negative when
+        `end` is before `start` (working days overdue)."""
+        if end == start:
+            return 0
+        sign = 1 if end > start else -1
+        lo, hi = (start, end) if sign > 0 else (end, start)
+        count, day = 0, lo
+        while day < hi:
+            day += datetime.timedelta(days=1)
+            if self.is_workday(day)[0]:
+                count += 1
+        return sign * count
+
+
+def parse_schedule(text):
+    """A published year as text lines 'YYYY-MM-DD workday|holiday [name]'.
+    Returns {date: is_workday}; raises ValueError naming every bad line."""
+    days, problems = {}, []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(None, 2)
+        try:
+            day = datetime.date.fromisoformat(parts[0])
+            kind = parts[1]
+            if kind not in ("workday", "holiday"):
+                raise ValueError(kind)
+        except (ValueError, IndexError):
+            problems.append(f"line {number}: expected 'YYYY-MM-DD workday|holiday [name]', got {line!r}")
+            continue
+        days[day] = (kind == "workday", parts[2] if len(parts) > 2 else "")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return days
+
+
+class CalendarCache:
+    """Loads a service's overrides at most every `ttl` seconds."""
+
+    def __init__(self, ttl=30.0):
+        self.ttl = ttl
+        self._calendar = None
+        self._loaded_at = 0.0
+
+    def get(self, unit):
+        if self._calendar is None or time.monotonic() - self._loaded_at > self.ttl:
+            self._calendar = load(unit)
+            self._loaded_at = time.monotonic()
+        return self._calendar
+
+    def invalidate(self):
+        self._calendar = None
+
+
+def load(unit):
+    overrides = {r["day"]: r["is_workday"] for r in unit.all("SELECT day, is_workday FROM workday_overrides")}
+    years = {r["year"] for r in unit.all("SELECT year FROM calendar_years")}
+    return WorkdayCalendar(overrides, years)
+
+
+def store_year(unit, year, days, source=""):
+    """Record a published year's holidays and make-up days (replacing any
+    earlier load of that year)."""
+    unit.execute("DELETE FROM workday_overrides WHERE day >= %s AND day < %s",
+                  (datetime.date(year, 1, 1), datetime.date(year + 1, 1, 1)))
+    for day, (working, name) in sorted(days.items()):
+        if day.year != year:
+            raise ValueError(f"{day} is not in {year}")
+        unit.execute("INSERT INTO workday_overrides (day, is_workday, name) VALUES (%s, %s, %s)",
+                     (day, working, name))
+    unit.execute(
+        "INSERT INTO calendar_years (year, source) VALUES (%s, %s) "
+        "ON CONFLICT (year) DO UPDATE SET loaded_at = now(), source = EXCLUDED.source",
+        (year, source),
+    )

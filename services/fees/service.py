@@ -1,0 +1,15 @@
+"""fees service: nameko entrypoints only."""
+from onewindow.db import Database
+from onewindow.entrypoints import rpc
+from onewindow.metrics import Metrics
+
+
+class FeesService:
+    name = "fees"
+    db = Database()
+    metrics = Metrics()
+
+    @rpc
+    def health(self):
+        self.db.one("SELECT 1")
+        return {"ok": True, "service": self.name}

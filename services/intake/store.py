@@ -1,0 +1,6 @@
+"""intake data access: one function per question or change."""
+from onewindow.db import Store
+
+
+class IntakeStore(Store):
+    pass

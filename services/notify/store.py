@@ -1,0 +1,6 @@
+"""notify data access: one function per question or change."""
+from onewindow.db import Store
+
+
+class NotifyStore(Store):
+    pass

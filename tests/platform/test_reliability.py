@@ -1,0 +1,157 @@
+"""The six guarantees of the shared machinery, against the real broker and
+database (issue: foundation)."""
+import time
+
+import psycopg
+import pytest
+from kombu import Connection, Exchange
+from nameko.exceptions import RemoteError
+from psycopg.rows import dict_row
+
+from onewindow import inbox, metrics, topology
+from onewindow.db import UnitOfWork, connect_pool
+from onewindow.outbox import Relay
+from tests.platform.probe import ProbeSink, ProbeSource
+
+MIGRATIONS = __import__("pathlib").Path(__file__).parent / "migrations"
+
+
+@pytest.fixture
+def probes(platform_env, extra_database, run_services):
+    urls = {"probesrc": extra_database("probesrc", MIGRATIONS), "probesink": extra_database("probesink", MIGRATIONS)}
+    topology.declare(platform_env["amqp_uri"], topology.subscriptions([ProbeSink]))
+
+    def query(service, sql, params=None):
+        with psycopg.connect(urls[service], row_factory=dict_row, autocommit=True) as conn:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    def start(*classes):
+        return run_services(*classes, **{c.name: {"DATABASE_URL": urls[c.name]} for c in classes})
+
+    return {"urls": urls, "query": query, "start": start}
+
+
+def effects(probes, text):
+    return probes["query"]("probesink", "SELECT * FROM effects WHERE text = %s", (text,))
+
+
+def test_raise_after_write_leaves_neither_row_nor_event(probes, rpc):
+    probes["start"](ProbeSource)
+    with pytest.raises(RemoteError) as err:
+        rpc.probesrc.write_note("undone", fail_after_write=True)
+    assert err.value.exc_type == "ValidationFailed"
+    assert probes["query"]("probesrc", "SELECT * FROM notes") == []
+    assert probes["query"]("probesrc", "SELECT * FROM outbox") == []
+    # and a call that succeeds leaves both
+    rpc.probesrc.write_note("kept")
+    assert len(probes["query"]("probesrc", "SELECT * FROM notes")) == 1
+    assert len(probes["query"]("probesrc", "SELECT * FROM outbox")) == 1
+
+
+def test_same_event_delivered_twice_has_one_effect(probes, platform_env, wait):
+    probes["start"](ProbeSink)
+    before = metrics.INBOX_DUPLICATES.labels("probesink", "evt-probesrc-note_written--probesink.on_note_written")._value.get()
+    event = {"event_id": "11111111-2222-3333-4444-555555555555", "occurred_at": "2026-01-05T09:00:00+08:00",
+             "text": "twice"}
+    with Connection(platform_env["amqp_uri"]) as conn:
+        producer = conn.Producer(serializer="json")
+        for _ in range(2):
+            producer.publish(event, exchange=Exchange("probesrc.events", type="topic", durable=True),
+                             routing_key="note_written")
+    wait(lambda: metrics.INBOX_DUPLICATES.labels(
+        "probesink", "evt-probesrc-note_written--probesink.on_note_written")._value.get() == before + 1,
+        message="the duplicate to be skipped")
+    assert len(effects(probes, "twice")) == 1
+
+
+def test_relay_dying_between_publish_and_mark_publishes_twice_consumer_skips(probes, platform_env, wait):
+    probes["start"](ProbeSink)
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=2)
+    try:
+        with UnitOfWork(pool, "probesrc") as unit:
+            unit.execute("INSERT INTO notes (text) VALUES ('relayed')")
+            unit.emit("note_written", {"text": "relayed"})
+        relay = Relay("probesrc", pool, platform_env["amqp_uri"])
+
+        def die(conn, row):
+            raise SystemError("relay killed after publish, before marking")
+
+        with pytest.raises(SystemError):
+            relay.publish_due(mark=die)
+        assert probes["query"]("probesrc", "SELECT published_at FROM outbox")[0]["published_at"] is None
+        assert relay.publish_due() == 1  # published again after the "restart"
+        assert probes["query"]("probesrc", "SELECT published_at FROM outbox")[0]["published_at"] is not None
+    finally:
+        pool.close()
+    wait(lambda: probes["query"]("probesink", "SELECT count(*) AS n FROM inbox WHERE status = 'done'")[0]["n"] == 1)
+    time.sleep(0.5)
+    assert len(effects(probes, "relayed")) == 1
+
+
+def test_consumer_started_after_publish_still_gets_the_event(probes, rpc, wait):
+    probes["start"](ProbeSource)
+    rpc.probesrc.write_note("early")
+    wait(lambda: probes["query"]("probesrc", "SELECT 1 FROM outbox WHERE published_at IS NOT NULL"),
+         message="the relay to publish")
+    probes["start"](ProbeSink)
+    wait(lambda: effects(probes, "early"), message="the late consumer to get the event")
+    assert len(effects(probes, "early")) == 1
+
+
+def test_publish_with_no_queue_bound_is_refused_and_kept(probes, platform_env):
+    # an event type nobody listens to: the broker returns it; the outbox keeps it
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=2)
+    try:
+        with UnitOfWork(pool, "probesrc") as unit:
+            unit.emit("nobody_listens", {"text": "x"})
+        Relay("probesrc", pool, platform_env["amqp_uri"]).publish_due()
+    finally:
+        pool.close()
+    row = probes["query"]("probesrc", "SELECT * FROM outbox WHERE event_type = 'nobody_listens'")[0]
+    assert row["published_at"] is None and row["attempts"] == 1 and "unroutable" in row["last_error"]
+
+
+def test_failing_twice_then_succeeding_has_one_effect(probes, rpc, wait):
+    probes["query"]("probesink", "INSERT INTO planned_failures VALUES ('flaky', 2)")
+    probes["start"](ProbeSource, ProbeSink)
+    event_id = rpc.probesrc.write_note("flaky")
+    wait(lambda: probes["query"]("probesink", "SELECT 1 FROM inbox WHERE event_id = %s AND status = 'done'",
+                                 (event_id,)), timeout=20, message="the third attempt to succeed")
+    row = probes["query"]("probesink", "SELECT attempts FROM inbox WHERE event_id = %s", (event_id,))[0]
+    assert row["attempts"] == 3
+    assert len(effects(probes, "flaky")) == 1
+
+
+def test_always_failing_handler_is_parked_listed_and_replayable(probes, rpc, wait, monkeypatch):
+    monkeypatch.setenv("OW_INBOX_MAX_ATTEMPTS", "3")
+    probes["query"]("probesink", "INSERT INTO planned_failures VALUES ('doomed', -1)")
+    probes["start"](ProbeSource, ProbeSink)
+    event_id = rpc.probesrc.write_note("doomed")
+    wait(lambda: probes["query"]("probesink", "SELECT 1 FROM inbox WHERE status = 'parked'"), timeout=20,
+         message="the event to be parked")
+    assert effects(probes, "doomed") == []
+    pool = connect_pool(probes["urls"]["probesink"], min_size=1, max_size=1)
+    try:
+        with UnitOfWork(pool, "probesink") as unit:
+            parked = inbox.list_parked(unit)
+        assert [p["event_id"] for p in parked] == [event_id]
+        assert "planned failure" in parked[0]["last_error"]
+        # the operator mends the cause, then replays
+        probes["query"]("probesink", "UPDATE planned_failures SET remaining = 0")
+        with UnitOfWork(pool, "probesink") as unit:
+            assert inbox.replay_parked(unit) == 1
+    finally:
+        pool.close()
+    wait(lambda: effects(probes, "doomed"), timeout=20, message="the replayed event to take effect")
+    assert len(effects(probes, "doomed")) == 1
+
+
+def test_eight_concurrent_pg_sleeps_overlap(probes, rpc):
+    """psycopg must not block the eventlet hub (PSYCOPG_WAIT_FUNC=wait_select)."""
+    probes["start"](ProbeSource)
+    started = time.monotonic()
+    calls = [rpc.probesrc.sleep.call_async(1) for _ in range(8)]
+    assert [c.result() for c in calls] == [1] * 8
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"8 concurrent pg_sleep(1) took {elapsed:.2f}s: the hub is blocked"
