@@ -72,6 +72,8 @@ def platform_env():
     os.environ["AMQP_URI"] = amqp
     os.environ["OW_ADMIN_DATABASE_URL"] = ADMIN_DB
     os.environ["OW_RETRY_BASE_SECONDS"] = "0.2"
+    os.environ["OW_QUIET_HOURS"] = ""  # tests run at any hour in Asia/Shanghai
+    os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
     databases = {}
     for service in config.SERVICES:
         name = f"{RUN_ID}_{service}"
