@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PSYCOPG_WAIT_FUNC := wait_select
 
-.PHONY: run test venv infra setup demo bench report unit clean
+.PHONY: run test venv infra tools setup demo bench report unit clean
 
 run: venv infra
 	$(VENV)/bin/onewindow run
 
-test: venv infra
+test: venv infra tools
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 unit: venv
@@ -26,6 +26,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 infra:
 	bash scripts/ensure-infra.sh
 
+tools:
+	bash scripts/ensure-tools.sh
+
 setup: venv infra
 	$(VENV)/bin/onewindow setup
 
@@ -35,6 +38,8 @@ demo: venv
 bench: venv infra
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 
+# Default: the current month so far (override: make report REPORT_ARGS="--start 2025-01-01 --end 2025-01-31").
+REPORT_ARGS ?= --start $(shell date +%Y-%m-01) --end $(shell date +%Y-%m-%d)
 report: venv
 	$(VENV)/bin/onewindow report $(REPORT_ARGS)
 
