@@ -40,6 +40,11 @@ INBOX_PARKED = Gauge(
 INBOX_RETRYING = Gauge(
     "onewindow_inbox_retrying", "Events waiting for their next retry", ["service"]
 )
+CALENDAR_YEAR_LOADED = Gauge(
+    "onewindow_calendar_year_loaded",
+    "1 when the State Council schedule of this year (the current one and the next) is known, else 0",
+    ["service", "year"],
+)
 
 
 def entrypoint_kind(entrypoint):

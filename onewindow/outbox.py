@@ -15,7 +15,7 @@ from kombu import Exchange
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from psycopg.types.json import Jsonb
 
-from . import config, metrics, topology
+from . import config, metrics, topology, workdays
 from .validation import wire
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,8 @@ class Relay:
             counts = {r["status"]: r["n"] for r in conn.execute(
                 "SELECT status, count(*) AS n FROM inbox WHERE status IN ('retry', 'parked') GROUP BY status"
             ).fetchall()}
+            years = [r["year"] for r in conn.execute("SELECT year FROM calendar_years").fetchall()]
         metrics.OUTBOX_BACKLOG.labels(self.service_name).set(backlog)
         metrics.INBOX_RETRYING.labels(self.service_name).set(counts.get("retry", 0))
         metrics.INBOX_PARKED.labels(self.service_name).set(counts.get("parked", 0))
+        workdays.record_years_known(self.service_name, years)

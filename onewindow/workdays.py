@@ -126,6 +126,24 @@ def load(unit):
     return WorkdayCalendar(overrides, years)
 
 
+def record_years_known(service_name, loaded_years, today=None):
+    """Export whether this year's and next year's schedules are known (shipped
+    or loaded), so operators are warned in December when next year's is not."""
+    from . import config, metrics
+    if today is None:
+        import zoneinfo
+        today = datetime.datetime.now(zoneinfo.ZoneInfo(config.time_zone())).date()
+    calendar = WorkdayCalendar(loaded_years=loaded_years)
+    years = (today.year, today.year + 1)
+    for year in years:
+        metrics.CALENDAR_YEAR_LOADED.labels(service_name, str(year)).set(1 if calendar.knows(year) else 0)
+    try:  # the year just gone is no longer watched
+        metrics.CALENDAR_YEAR_LOADED.remove(service_name, str(today.year - 1))
+    except KeyError:
+        pass
+    return {year: calendar.knows(year) for year in years}
+
+
 def store_year(unit, year, days, source=""):
     """Record a published year's holidays and make-up days (replacing any
     earlier load of that year)."""
