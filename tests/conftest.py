@@ -9,89 +9,34 @@ eventlet.monkey_patch()  # before anything imports socket, threading or psycopg
 
 import onewindow  # noqa: E402,F401  (PSYCOPG_WAIT_FUNC before psycopg loads)
 
-import json
 import os
-import shutil
-import subprocess
-import urllib.parse
-import urllib.request
 import uuid
 
 import pytest
 
-RUN_ID = f"owt_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-BROKER = os.environ.get("OW_TEST_BROKER", "127.0.0.1:5672")
+from onewindow.sandbox import Sandbox
+
 ADMIN_DB = os.environ.get("OW_ADMIN_DATABASE_URL", "postgresql://onewindow:onewindow@127.0.0.1:5432/postgres")
-
-
-def _rabbitmqctl(*args):
-    return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
-
-
-def _management(method, path, body=None):
-    req = urllib.request.Request(f"http://127.0.0.1:15672/api/{path}", method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"content-type": "application/json",
-                                          "authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
-    urllib.request.urlopen(req, timeout=10).read()
-
-
-def create_vhost(name):
-    quoted = urllib.parse.quote(name, safe="")
-    if shutil.which("rabbitmqctl") and _rabbitmqctl("add_vhost", name).returncode == 0:
-        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        return name
-    try:
-        _management("PUT", f"vhosts/{quoted}")
-        _management("PUT", f"permissions/{quoted}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
-        return name
-    except Exception:
-        return None
-
-
-def delete_vhost(name):
-    if shutil.which("rabbitmqctl") and _rabbitmqctl("delete_vhost", name).returncode == 0:
-        return
-    try:
-        _management("DELETE", f"vhosts/{urllib.parse.quote(name, safe='')}")
-    except Exception:
-        pass
 
 
 @pytest.fixture(scope="session")
 def platform_env():
     """Isolated vhost + one database per service, migrated, env set."""
-    from onewindow import config, migrate
-
-    vhost = create_vhost(RUN_ID)
-    if vhost is None:
-        pytest.fail("could not create a RabbitMQ vhost (need rabbitmqctl or the management plugin)")
-    amqp = f"amqp://guest:guest@{BROKER}/{urllib.parse.quote(vhost, safe='')}"
-    base = ADMIN_DB.rsplit("/", 1)[0]
-    saved = dict(os.environ)
-    os.environ["AMQP_URI"] = amqp
-    os.environ["OW_ADMIN_DATABASE_URL"] = ADMIN_DB
     os.environ["OW_RETRY_BASE_SECONDS"] = "0.2"
     os.environ["OW_QUIET_HOURS"] = ""  # tests run at any hour in Asia/Shanghai
     os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
-    databases = {}
-    for service in config.SERVICES:
-        name = f"{RUN_ID}_{service}"
-        migrate.create_database(ADMIN_DB, name)
-        url = f"{base}/{name}"
-        os.environ[f"{service.upper()}_DATABASE_URL"] = url
+    for service in ("intake", "review", "fees", "notify"):
         os.environ[f"{service.upper()}_METRICS_PORT"] = ""
-        databases[service] = url
-    from onewindow.cli import setup_all
-    setup_all(quiet=True)
+    sandbox = Sandbox("owt")
     try:
-        yield {"amqp_uri": amqp, "vhost": vhost, "databases": databases, "run_id": RUN_ID, "admin": ADMIN_DB}
+        sandbox.open()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield {"amqp_uri": sandbox.amqp_uri, "vhost": sandbox.vhost, "databases": sandbox.databases,
+               "run_id": sandbox.run_id, "admin": ADMIN_DB}
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        for name in databases:
-            migrate.drop_database(ADMIN_DB, f"{RUN_ID}_{name}")
-        delete_vhost(vhost)
+        sandbox.close()
 
 
 @pytest.fixture
@@ -101,7 +46,7 @@ def extra_database(platform_env):
     made = []
 
     def make(service, directory=None):
-        name = f"{RUN_ID}_{service}_{uuid.uuid4().hex[:6]}"
+        name = f"{platform_env['run_id']}_{service}_{uuid.uuid4().hex[:6]}"
         migrate.create_database(ADMIN_DB, name)
         url = f"{ADMIN_DB.rsplit('/', 1)[0]}/{name}"
         migrate.migrate(service, url, directory)
