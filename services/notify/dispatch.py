@@ -1,0 +1,186 @@
+"""The sender: a loop beside the service that hands queued messages to the
+provider, off the event handlers' transactions.
+
+Each pass: release messages stuck in `sending` (reconciler), claim due
+messages (FOR UPDATE SKIP LOCKED, so replicas share the queue), hold those in
+quiet hours or over the phone's daily cap, mark the rest `sending` with a
+lease and commit; then send each outside any transaction and record the
+outcome: `sent`, or `queued` again with backoff (failing over to the second
+provider when the first keeps failing), or `failed` with its reason.
+"""
+import datetime
+import logging
+import time
+
+import eventlet
+from nameko.extensions import DependencyProvider
+
+from onewindow.db import Database
+
+from . import domain, providers
+from . import metrics as sms_metrics
+from .settings import Settings
+from .store import NotifyStore
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    """The sending rules over a unit-of-work factory; runs without nameko too."""
+
+    def __init__(self, settings, units, provider_map=None):
+        self.settings = settings
+        self.units = units  # callable -> UnitOfWork
+        self.providers = provider_map if provider_map is not None else providers.build_all(settings)
+
+    def now_local(self):
+        return datetime.datetime.now(self.settings.time_zone)
+
+    def provider_for(self, name):
+        return self.providers.get(name) or self.providers[self.settings.provider]
+
+    # one pass ------------------------------------------------------------
+    def run_once(self):
+        """One pass; returns how many messages were handed to a provider."""
+        self.reconcile()
+        claimed = self.claim()
+        for message in claimed:
+            self.send(message)
+        self.update_backlog()
+        return len(claimed)
+
+    def reconcile(self):
+        with self.units() as unit:
+            released = NotifyStore(unit).release_stuck()
+        for row in released:
+            log.warning("message %s (%s) was stuck in sending; queued again", row["message_id"], row["template"])
+        return released
+
+    def claim(self):
+        settings = self.settings
+        now = self.now_local()
+        quiet_end = domain.quiet_until(now, settings.quiet_hours)
+        claimed = []
+        with self.units() as unit:
+            store = NotifyStore(unit)
+            for message in store.claim_due(settings.batch):
+                if not message["urgent"]:
+                    if quiet_end is not None:
+                        store.hold(message["message_id"], quiet_end, "quiet_hours")
+                        sms_metrics.HELD.labels("quiet_hours").inc()
+                        continue
+                    today = now.date()
+                    if settings.daily_cap > 0 and message["cap_day"] != today:
+                        if not store.count_against_cap(message["phone"], today, settings.daily_cap):
+                            store.hold(message["message_id"], domain.next_local_midnight(now), "daily_cap")
+                            sms_metrics.HELD.labels("daily_cap").inc()
+                            continue
+                        cap_day = today
+                    else:
+                        cap_day = None
+                else:
+                    cap_day = None
+                claimed.append(store.mark_sending(message["message_id"], settings.sending_lease, cap_day))
+        return claimed
+
+    def send(self, message):
+        settings = self.settings
+        provider = self.provider_for(message["provider"])
+        started = time.perf_counter()
+        try:
+            provider_message_id = provider.send(message)
+            error = None
+        except providers.ProviderError as exc:
+            error = exc
+        except Exception as exc:  # a bug or an unexpected answer: retry, bounded
+            log.exception("provider %s raised on message %s", provider.name, message["message_id"])
+            error = providers.ProviderError("error", repr(exc)[:200])
+        seconds = time.perf_counter() - started
+        sms_metrics.PROVIDER_SECONDS.labels(provider.name).observe(seconds)
+
+        with self.units() as unit:
+            store = NotifyStore(unit)
+            if error is None:
+                store.record_attempt(message["message_id"], message["attempts"], provider.name, "sent", None, seconds)
+                sent = store.mark_sent(message["message_id"], provider.name, provider_message_id)
+                if sent is not None:
+                    store.emit_status(sent)
+                    sms_metrics.counted(sent["template"], "sent", sent["segments"])
+                return sent
+            sms_metrics.PROVIDER_FAILURES.labels(provider.name, error.reason).inc()
+            plan = domain.after_failure(
+                attempts=message["attempts"], provider=provider.name,
+                provider_attempts=message["provider_attempts"], retryable=error.retryable,
+                reason=str(error), primary=settings.provider, fallback=settings.fallback or None,
+                max_attempts=settings.max_attempts, failover_after=settings.failover_after,
+                base=settings.retry_base, cap=settings.retry_cap,
+            )
+            log.warning("provider %s failed message %s (attempt %d): %s; %s", provider.name,
+                        message["message_id"], message["attempts"], error.reason,
+                        "giving up" if plan.status == "failed" else f"next on {plan.provider} in {plan.delay:.1f}s")
+            if plan.status == "failed":
+                store.record_attempt(message["message_id"], message["attempts"], provider.name, "failed",
+                                     str(error)[:500], seconds)
+                failed = store.mark_failed(message["message_id"], plan.reason[:500])
+                if failed is not None:
+                    store.emit_status(failed)
+                    sms_metrics.counted(failed["template"], "failed", failed["segments"])
+                return failed
+            store.record_attempt(message["message_id"], message["attempts"], provider.name, "retry",
+                                 str(error)[:500], seconds)
+            sms_metrics.RETRIES.labels(plan.provider).inc()
+            return store.mark_retry(message["message_id"], plan.provider, plan.provider_attempts, plan.delay,
+                                    str(error)[:500])
+
+    def update_backlog(self):
+        with self.units() as unit:
+            sms_metrics.QUEUED_BACKLOG.set(NotifyStore(unit).backlog())
+
+
+class SmsSender(DependencyProvider):
+    """Runs the Sender loop in the service container, every
+    OW_SMS_SEND_INTERVAL seconds (default 1)."""
+
+    def setup(self):
+        self.settings = Settings.load(self.container.config)
+        self.sender = None
+        self._running = False
+
+    def _database(self):
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, Database):
+                return dependency
+        raise RuntimeError("the notify service needs a Database dependency named db")
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._loop, identifier="notify.sender")
+
+    def stop(self):
+        self._running = False
+
+    def kill(self):
+        self._running = False
+
+    def _loop(self):
+        database = self._database()
+        failures = 0
+        while self._running:
+            eventlet.sleep(self.settings.send_interval if failures == 0 else min(30, 2 ** failures))
+            if not self._running:
+                break
+            if database.pool is None:
+                continue  # the database dependency has not started yet
+            if self.sender is None:
+                self.sender = Sender(self.settings, database.unit_of_work)
+            try:
+                # drain: keep going while full batches come back
+                while self._running and self.sender.run_once() >= self.settings.batch:
+                    pass
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("SMS sender pass failed")
+
+    def get_dependency(self, worker_ctx):
+        return self.settings
