@@ -1,0 +1,92 @@
+"""Bills: issued once per case, from the fee lines intake sent, when review
+approves (or at once for an instant item with a fee)."""
+import datetime
+import re
+
+import pytest
+from nameko.exceptions import RemoteError
+
+from .conftest import accepted_event, bill_or_none, completed_event, fee
+
+
+def outbox(fees_sql, event_type, application_no):
+    return fees_sql("SELECT payload FROM outbox WHERE event_type = %s AND payload->>'application_no' = %s "
+                    "ORDER BY id", (event_type, application_no))
+
+
+def inbox_done(fees_sql, event_id):
+    rows = fees_sql("SELECT status FROM inbox WHERE event_id = %s", (event_id,))
+    return rows and rows[0]["status"] == "done"
+
+
+def test_approved_case_gets_one_combined_bill_with_every_department_line(billed, fees_sql):
+    bill = billed([fee("F-MKT", "market", 5000, "registration"), fee("F-FIRE", "fire", 12000, "inspection")])
+    assert re.fullmatch(rf"B{datetime.date.today().year}\d{{6}}", bill["bill_no"])
+    assert bill["status"] == "unpaid"
+    assert bill["total_fen"] == 17000
+    assert [(l["fee_code"], l["department"], l["amount_fen"], l["treasury_account"]) for l in bill["lines"]] == [
+        ("F-MKT", "market", 5000, "TR-MARKET-001"), ("F-FIRE", "fire", 12000, "TR-FIRE-002")]
+    events = outbox(fees_sql, "bill_issued", bill["application_no"])
+    assert len(events) == 1
+    issued = events[0]["payload"]
+    assert issued["bill_no"] == bill["bill_no"] and issued["total_fen"] == 17000 and issued["status"] == "unpaid"
+    assert [l["name"] for l in issued["lines"]] == ["registration", "inspection"]
+    assert issued["applicant"]["phone"] == "13800138000"
+    assert issued["event_id"] and issued["occurred_at"]
+
+
+def test_instant_item_with_a_fee_is_billed_at_acceptance(billed):
+    bill = billed([fee("F-HLT", "health", 800)], kind="instant")
+    assert bill["total_fen"] == 800 and bill["status"] == "unpaid"
+
+
+@pytest.mark.parametrize("lines, free", [([], False), ([fee("F-MKT", "market", 5000)], True),
+                                         ([fee("F-MKT", "market", 0)], False)])
+def test_no_fee_or_free_registration_never_gets_a_bill(fees, publish, rpc, wait, fees_sql, lines, free):
+    event = publish("intake", "application_accepted", accepted_event(lines, free_registration=free))
+    approval = publish("review", "review_completed", completed_event(event["application_no"]))
+    wait(lambda: inbox_done(fees_sql, approval["event_id"]), message="the approval to be handled")
+    assert bill_or_none(rpc, event["application_no"]) is None
+    assert outbox(fees_sql, "bill_issued", event["application_no"]) == []
+
+
+def test_rejected_case_gets_no_bill(fees, publish, rpc, wait, fees_sql):
+    event = publish("intake", "application_accepted", accepted_event([fee("F-MKT", "market", 5000)]))
+    rejection = publish("review", "review_completed", completed_event(event["application_no"], "rejected"))
+    wait(lambda: inbox_done(fees_sql, rejection["event_id"]), message="the rejection to be handled")
+    assert bill_or_none(rpc, event["application_no"]) is None
+
+
+def test_approval_before_acceptance_is_retried_until_the_fee_lines_arrive(fees, publish, rpc, wait, fees_sql):
+    event = accepted_event([fee("F-FIRE", "fire", 3000)])
+    approval = publish("review", "review_completed", completed_event(event["application_no"]))
+    wait(lambda: fees_sql("SELECT 1 FROM inbox WHERE event_id = %s AND status = 'retry'", (approval["event_id"],)),
+         message="the early approval to be scheduled for retry")
+    publish("intake", "application_accepted", event)
+    bill = wait(lambda: bill_or_none(rpc, event["application_no"]), message="the bill after the retry")
+    assert bill["total_fen"] == 3000
+
+
+def test_a_second_approval_does_not_issue_a_second_bill(billed, publish, wait, fees_sql):
+    bill = billed()
+    again = publish("review", "review_completed", completed_event(bill["application_no"]))
+    wait(lambda: inbox_done(fees_sql, again["event_id"]), message="the second approval")
+    assert len(fees_sql("SELECT 1 FROM bills WHERE application_no = %s", (bill["application_no"],))) == 1
+    assert len(outbox(fees_sql, "bill_issued", bill["application_no"])) == 1
+
+
+def test_bill_numbers_have_no_gaps(billed, fees_sql):
+    billed()
+    billed()
+    numbers = sorted(int(r["bill_no"][5:]) for r in fees_sql(
+        "SELECT bill_no FROM bills WHERE bill_no LIKE %s", (f"B{datetime.date.today().year}%",)))
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_unknown_case_is_not_found_and_a_blank_number_is_invalid(fees, rpc):
+    with pytest.raises(RemoteError) as err:
+        rpc.fees.bill("NO-SUCH-CASE")
+    assert err.value.exc_type == "NotFound"
+    with pytest.raises(RemoteError) as err:
+        rpc.fees.bill("")
+    assert err.value.exc_type == "ValidationFailed"
