@@ -45,6 +45,8 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
         )
         if row["status"] == "done" or not (redelivery and row["status"] in ("retry", "parked")):
             metrics.INBOX_DUPLICATES.labels(service, consumer).inc()
+            unit.execute("UPDATE inbox SET duplicates = duplicates + 1 WHERE consumer = %s AND event_id = %s",
+                         (consumer, event_id))
             return False
         attempts = row["attempts"]
     else:

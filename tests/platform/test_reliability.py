@@ -63,6 +63,8 @@ def test_same_event_delivered_twice_has_one_effect(probes, platform_env, wait):
         "probesink", "evt-probesrc-note_written--probesink.on_note_written")._value.get() == before + 1,
         message="the duplicate to be skipped")
     assert len(effects(probes, "twice")) == 1
+    assert probes["query"]("probesink", "SELECT duplicates FROM inbox WHERE event_id = %s",
+                           (event["event_id"],))[0]["duplicates"] == 1
 
 
 def test_relay_dying_between_publish_and_mark_publishes_twice_consumer_skips(probes, platform_env, wait):
