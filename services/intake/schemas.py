@@ -1,1 +1,206 @@
-"""intake schemas."""
+"""intake schemas: the contract's payloads, and each item's one form built
+from the catalog, so one load reports every problem by field path."""
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import Length, OneOf, Range
+
+from onewindow.errors import ValidationFailed
+from onewindow.validation import flatten, load
+
+from . import domain
+
+CHANNELS = ("window", "online", "mobile")
+APPLICANT_KINDS = ("person", "enterprise")
+
+
+def _resident_id(value):
+    problems = domain.resident_id_problems(value)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _uscc(value):
+    problems = domain.uscc_problems(value)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _mobile(value):
+    if not domain.is_mainland_mobile(value):
+        raise ValidationError("must be a mainland mobile number (11 digits starting 13-19)")
+
+
+class Text(fields.String):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", Length(min=1, max=1000))
+        super().__init__(**kwargs)
+
+
+class ResidentId(fields.String):
+    def __init__(self, **kwargs):
+        super().__init__(validate=_resident_id, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).upper()
+
+
+class Uscc(fields.String):
+    def __init__(self, **kwargs):
+        super().__init__(validate=_uscc, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).upper()
+
+
+class MobilePhone(fields.String):
+    def __init__(self, **kwargs):
+        super().__init__(validate=_mobile, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return domain.normal_mobile(super()._deserialize(value, attr, data, **kwargs))
+
+
+class IsoDate(fields.Date):
+    """Kept as ISO text in the form (the form is stored and sent as JSON)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+
+
+def form_field(spec):
+    """The marshmallow field for one catalog form field."""
+    required = bool(spec.get("required"))
+    kind = spec["type"]
+    if kind == "text":
+        return Text(required=required)
+    if kind == "integer":
+        return fields.Integer(strict=True, required=required, validate=Range(min=0))
+    if kind == "amount_fen":
+        return fields.Integer(strict=True, required=required, validate=Range(min=0),
+                              error_messages={"invalid": "must be a whole number of fen"})
+    if kind == "date":
+        return IsoDate(required=required)
+    if kind == "choice":
+        return fields.String(required=required, validate=OneOf(spec["choices"]))
+    if kind == "phone":
+        return MobilePhone(required=required)
+    if kind == "id_number":
+        return ResidentId(required=required)
+    if kind == "uscc":
+        return Uscc(required=required)
+    raise ValueError(f"unknown field type {kind}")
+
+
+class ApplicantSchema(Schema):
+    kind = fields.String(required=True, validate=OneOf(APPLICANT_KINDS))
+    name = Text(required=True)
+    id_number = ResidentId()
+    uscc = Uscc()
+    phone = MobilePhone(required=True)
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def identity_for_kind(self, data, original_data, **kwargs):
+        # A person is known by the resident ID, an enterprise by its USCC.
+        original = original_data if isinstance(original_data, dict) else {}
+        if original.get("kind") == "person" and original.get("id_number") is None:
+            raise ValidationError("a person applies with a resident ID number", "id_number")
+        if original.get("kind") == "enterprise" and original.get("uscc") is None:
+            raise ValidationError("an enterprise applies with its unified social credit code", "uscc")
+
+
+_FORM_SCHEMAS = {}
+
+
+def form_schema(catalog, item):
+    """The item's one form as a marshmallow schema (cached per catalog version)."""
+    key = (catalog.version_no, catalog.label, item["code"])
+    if key not in _FORM_SCHEMAS:
+        spec = {f["name"]: form_field(catalog.fields[f["name"]]) for f in catalog.form(item)}
+        _FORM_SCHEMAS[key] = Schema.from_dict(spec, name=f"Form_{item['code']}")
+    return _FORM_SCHEMAS[key]
+
+
+def application_schema(catalog, item):
+    """submit(application) for this catalog; with an unknown item the form and
+    materials are only checked for shape, and the item code is reported."""
+    if item is None:
+        form = fields.Dict(required=True)
+        materials = fields.List(fields.String(), required=True)
+    else:
+        form = fields.Nested(form_schema(catalog, item), required=True)
+        materials = fields.List(
+            fields.String(validate=OneOf([m["code"] for m in item["materials"]],
+                                         error="unknown material code {input} for this item")),
+            required=True)
+    spec = {
+        "client_ref": fields.String(required=True, validate=Length(min=1, max=200)),
+        "item_code": fields.String(required=True, validate=OneOf(sorted(catalog.items), error="unknown item")),
+        "channel": fields.String(required=True, validate=OneOf(CHANNELS)),
+        "applicant": fields.Nested(ApplicantSchema, required=True),
+        "form": form,
+        "materials": materials,
+    }
+    return Schema.from_dict(spec, name="Application")()
+
+
+def load_application(catalog, data):
+    """The application as loaded, or ValidationFailed listing every problem."""
+    if not isinstance(data, dict):
+        raise ValidationFailed({"_schema": ["must be an object"]})
+    item = catalog.item(data.get("item_code")) if isinstance(data.get("item_code"), str) else None
+    loaded = load(application_schema(catalog, item), data)
+    # the same material twice is one material
+    loaded["materials"] = list(dict.fromkeys(loaded["materials"]))
+    return loaded
+
+
+class SupplementSchema(Schema):
+    application_no = fields.String(required=True, validate=Length(min=1, max=40))
+    materials = fields.List(fields.String(validate=Length(min=1, max=100)), required=True,
+                            validate=Length(min=1, error="name at least one material"))
+    client_ref = fields.String(required=True, validate=Length(min=1, max=200))
+
+
+def check_supplied_materials(item, materials, requested=()):
+    """Codes of the item's catalog, or ones review asked for by name."""
+    known = {m["code"] for m in item["materials"]} | {m["code"] for m in requested}
+    problems = {f"materials.{i}": [f"unknown material code {code} for this item"]
+                for i, code in enumerate(materials) if code not in known}
+    if problems:
+        raise ValidationFailed(problems)
+
+
+class DueDateQuery(Schema):
+    item_code = fields.String(required=True)
+    accepted_on = fields.Date(required=True)
+
+
+class TrackQuery(Schema):
+    application_no = fields.String(required=True, validate=Length(min=1, max=40))
+    phone = fields.String(required=True, validate=Length(min=1, max=20))
+
+
+class Rating(Schema):
+    application_no = fields.String(required=True, validate=Length(min=1, max=40))
+    score = fields.Integer(strict=True, required=True, validate=Range(min=1, max=5, error="must be 1 to 5"))
+    comment = fields.String(load_default=None, allow_none=True, validate=Length(max=500))
+
+
+class Period(Schema):
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+
+    @validates_schema
+    def in_order(self, data, **kwargs):
+        if data["end"] < data["start"]:
+            raise ValidationError("end is before start", "end")
+
+
+class ApplicationNo(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    application_no = fields.String(required=True, validate=Length(min=1, max=40))
+
+
+__all__ = ["load", "flatten", "load_application", "form_schema", "SupplementSchema", "DueDateQuery",
+           "TrackQuery", "Rating", "Period", "ApplicationNo", "check_supplied_materials"]
