@@ -3,6 +3,12 @@ from psycopg.types.json import Jsonb
 
 from onewindow import workdays
 from onewindow.db import Store
+from onewindow.validation import wire
+
+
+def jsonb(value):
+    """JSON column value with ISO dates."""
+    return Jsonb(wire(value))
 
 TASK_COLUMNS = (
     "t.task_id, t.application_no, t.department, t.department_name, t.lead, t.status, t.fields, "
@@ -21,7 +27,7 @@ class ReviewStore(Store):
             "INSERT INTO applications (application_no, item_code, item_name, accepted_on, applicant, fees, "
             "source_event_id) VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (application_no) DO NOTHING RETURNING application_no",
-            (application_no, item_code, item_name, accepted_on, Jsonb(applicant), Jsonb(fees), event_id),
+            (application_no, item_code, item_name, accepted_on, jsonb(applicant), jsonb(fees), event_id),
         )
         return row is not None
 
@@ -49,7 +55,7 @@ class ReviewStore(Store):
             "started_on, due_date, provisional, timeout_policy, supervisor_phone) "
             "VALUES (%(task_id)s, %(application_no)s, %(department)s, %(department_name)s, %(lead)s, %(fields)s, "
             "%(limit_days)s, %(started_on)s, %(due_date)s, %(provisional)s, %(timeout_policy)s, %(supervisor_phone)s)",
-            dict(task, fields=Jsonb(task["fields"])),
+            dict(task, fields=jsonb(task["fields"])),
         )
 
     def task(self, task_id):
@@ -76,7 +82,7 @@ class ReviewStore(Store):
             "reviewer = %s, acting_for = %s, decided_at = now(), updated_at = now() "
             f"WHERE task_id = %s RETURNING decided_at",
             (status, decision, opinion, legal_basis,
-             Jsonb(missing_materials) if missing_materials is not None else None,
+             jsonb(missing_materials) if missing_materials is not None else None,
              reviewer, acting_for, task_id),
         )
 
@@ -123,7 +129,7 @@ class ReviewStore(Store):
         row = self.one(
             "INSERT INTO decisions (client_ref, task_id, decision, result) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (client_ref) DO NOTHING RETURNING client_ref",
-            (client_ref, task_id, decision, Jsonb(result)),
+            (client_ref, task_id, decision, jsonb(result)),
         )
         return row is not None
 
@@ -221,8 +227,8 @@ class ReviewStore(Store):
             "INSERT INTO history (application_no, task_id, department, actor, acting_for, action, before, after, "
             "detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (application_no, task_id, department, actor, acting_for, action,
-             Jsonb(before) if before is not None else None, Jsonb(after) if after is not None else None,
-             Jsonb(detail or {})),
+             jsonb(before) if before is not None else None, jsonb(after) if after is not None else None,
+             jsonb(detail or {})),
         )
 
     def history_of(self, application_no):

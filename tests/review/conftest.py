@@ -1,0 +1,102 @@
+"""Fixtures for review's integration tests: feed it intake's events, read its
+tables directly, and build realistic accepted cases."""
+import datetime
+import uuid
+
+import psycopg
+import pytest
+from kombu import Connection, Exchange
+from psycopg.rows import dict_row
+
+from services.review.service import ReviewService
+
+INTAKE_EVENTS = Exchange("intake.events", type="topic", durable=True)
+
+
+@pytest.fixture
+def review(run_services):
+    """A running review service (its start declares every event queue)."""
+    return run_services(ReviewService)
+
+
+@pytest.fixture
+def publish(platform_env):
+    def send(event_type, payload):
+        event = dict({"event_id": str(uuid.uuid4()),
+                      "occurred_at": datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()},
+                     **payload)
+        with Connection(platform_env["amqp_uri"]) as conn:
+            conn.Producer(serializer="json").publish(event, exchange=INTAKE_EVENTS, routing_key=event_type,
+                                                     declare=[INTAKE_EVENTS])
+        return event
+    return send
+
+
+@pytest.fixture
+def query(platform_env):
+    def run(sql, params=None):
+        with psycopg.connect(platform_env["databases"]["review"], row_factory=dict_row, autocommit=True) as conn:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    return run
+
+
+@pytest.fixture
+def outbox(query):
+    """Events review emitted about one case, oldest first."""
+    def events(application_no, event_type=None):
+        return [r["payload"] | {"type": r["event_type"]} for r in query(
+            "SELECT event_type, payload FROM outbox WHERE payload->>'application_no' = %s "
+            "AND (%s::text IS NULL OR event_type = %s) ORDER BY id",
+            (application_no, event_type, event_type))]
+    return events
+
+
+def department(code, name, *, due_date, primary, backup, limit_days=10, lead=False, policy="escalate",
+               fields=None, provisional=False):
+    return {
+        "code": code, "name": name, "lead": lead, "limit_days": limit_days, "due_date": due_date,
+        "provisional": provisional, "timeout_policy": policy,
+        "roster": {"primary": {"id": primary, "name": f"{primary} name", "phone": "13800138001"},
+                   "backup": {"id": backup, "name": f"{backup} name", "phone": "13800138002"}},
+        "supervisor_phone": "13900139000",
+        "fields": fields if fields is not None else {},
+    }
+
+
+@pytest.fixture
+def case(publish, rpc, wait):
+    """Accept a case with the given departments (codes made unique per test)
+    and wait until review has opened its tasks. Returns (application_no, {code: task})."""
+    def accept(*departments, accepted_on="2026-11-02", due_date="2026-11-16", suffix=None):
+        suffix = suffix or uuid.uuid4().hex[:8]
+        no = f"2026ZW{suffix}"
+        publish("application_accepted", {
+            "application_no": no, "item_code": "FOOD-LICENCE", "item_name": "食品经营许可",
+            "catalog_version": 3, "kind": "committed", "channel": "window", "status": "accepted",
+            "accepted_on": accepted_on, "due_date": due_date, "provisional": False, "visits": 1,
+            "applicant": {"kind": "enterprise", "name": "杭州小笼包餐饮有限公司", "name_masked": "杭州*****公司",
+                          "phone": "13700137000"},
+            "departments": list(departments),
+            "fees": [], "free_registration": True, "collect": "营业执照原件",
+        })
+        if not departments:
+            return no, {}
+        view = wait(lambda: _application(rpc, no), message=f"review to open the tasks of {no}")
+        return no, {t["department"]: t for t in view["tasks"]}
+    return accept
+
+
+def _application(rpc, no):
+    from nameko.exceptions import RemoteError
+    try:
+        return rpc.review.application(no)
+    except RemoteError as err:
+        if err.exc_type == "NotFound":
+            return None
+        raise
+
+
+@pytest.fixture
+def uid():
+    return uuid.uuid4().hex[:6].upper()
