@@ -58,18 +58,23 @@ class IntakeStore(Store):
         return f"catalog {catalog.label} loaded ({len(catalog.items)} items, {len(catalog.departments)} departments)"
 
     def current_catalog(self):
-        row = self.one("SELECT max(version_no) AS v FROM catalog_versions")
-        if row is None or row["v"] is None:
+        row = self.one("SELECT version_no, checksum FROM catalog_versions ORDER BY version_no DESC LIMIT 1")
+        if row is None:
             raise LookupError("no catalog loaded: run `onewindow setup`")
-        return self.catalog(row["v"])
+        return self._parsed(row["version_no"], row["checksum"])
 
     def catalog(self, version_no):
-        if version_no not in _CATALOGS:
+        row = self.one("SELECT version_no, checksum FROM catalog_versions WHERE version_no = %s", (version_no,))
+        if row is None:
+            raise LookupError(f"catalog version {version_no} unknown")
+        return self._parsed(row["version_no"], row["checksum"])
+
+    def _parsed(self, version_no, checksum):
+        key = (version_no, checksum)
+        if key not in _CATALOGS:
             row = self.one("SELECT document FROM catalog_versions WHERE version_no = %s", (version_no,))
-            if row is None:
-                raise LookupError(f"catalog version {version_no} unknown")
-            _CATALOGS[version_no] = domain.Catalog(row["document"], version_no)
-        return _CATALOGS[version_no]
+            _CATALOGS[key] = domain.Catalog(row["document"], version_no)
+        return _CATALOGS[key]
 
     # ------------------------------------------------------------ idempotency
 
