@@ -154,7 +154,7 @@ class Pipeline:
         if self.done[number]:
             return True
         messages = rpc.notify.messages(application_no=number)
-        if any(m["template"].startswith("rate") for m in messages):
+        if any(m["template"] == "rating_invitation" for m in messages):
             self.done[number] = True
         return self.done[number]
 

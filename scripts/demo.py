@@ -61,7 +61,7 @@ def main(item_code):
                 decided = rpc.review.decide(task["task_id"], department, task["assignee"], "approve",
                                             "材料齐全，符合法定条件，同意。", f"demo-{tag}-{department}")
                 print(f"  {department}: {task['assignee']} approves task {task['task_id']} "
-                      f"(due {task['due_date']}, {len(task.get('fields', {}))} fields seen) -> {decided['status']}")
+                      f"(due {task['due_date']}, {len(task.get('fields', {}))} fields seen) -> task {decided['task']['status']}, case {decided['application_status']}")
 
         record = wait_for(lambda: (lambda r: r if r["status"] in ("awaiting_payment", "completed", "rejected") else None)(
             rpc.intake.get(number)), "the review outcome")
