@@ -6,6 +6,7 @@
   onewindow parked list|replay [--service S] [--event-id ID]
   onewindow outbox           events not yet published, per service
   onewindow health           can every service be reached over RPC
+  onewindow report [--start D] [--end D]   the centre's headline figures (make report)
 
 Exit status is non-zero on failure; `--json` prints machine-readable output.
 """
@@ -87,6 +88,8 @@ def cmd_serve(args):
 
     logging.basicConfig(level=os.environ.get("OW_LOG_LEVEL", "INFO"),
                         format=f"%(asctime)s {args.service} %(levelname)s %(name)s: %(message)s")
+    # py-amqp warns of every publisher confirm that arrives as a pooled channel closes: noise, not news
+    logging.getLogger("amqp").setLevel(logging.ERROR)
     module = importlib.import_module(f"services.{args.service}.service")
     cls = next(v for v in vars(module).values() if isinstance(v, type) and getattr(v, "name", None) == args.service)
     runner = ServiceRunner(config.nameko_config(args.service))
@@ -203,6 +206,18 @@ def cmd_health(args):
     return 0 if ok else 1
 
 
+@command("report", "the centre's headline figures for a period (from the intake database)")
+def cmd_report(args):
+    import datetime
+    from services.intake import cases
+    from services.intake.store import IntakeStore
+    end = args.end or cases.today().isoformat()
+    start = args.start or datetime.date.fromisoformat(end).replace(day=1).isoformat()
+    for _, unit in _units(["intake"]):
+        result = cases.report(IntakeStore(unit), start, end)
+    _print(args, result, lambda d: print(d["headline"]))
+
+
 def parser():
     p = argparse.ArgumentParser(prog="onewindow", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,6 +234,9 @@ def parser():
             sp.add_argument("--event-id")
         if name == "health":
             sp.add_argument("--timeout", type=float, default=5)
+        if name == "report":
+            sp.add_argument("--start", help="YYYY-MM-DD, default the first of the month of --end")
+            sp.add_argument("--end", help="YYYY-MM-DD, default today")
     return p
 
 
