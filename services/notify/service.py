@@ -149,10 +149,10 @@ class NotifyService:
 
     def _contact(self, data):
         contact = self.db.contact(data["application_no"])
-        if contact is None or not contact["phone"]:
+        if contact is None:
             # intake's event travels on another queue and may still be on its way
             raise domain.ContactUnknown(f"no applicant contact yet for {data['application_no']}")
-        return contact
+        return contact  # without a usable phone the domain sends nothing
 
     def _queue(self, event, event_type, notices):
         """Render every notice first (a missing variable fails the whole
