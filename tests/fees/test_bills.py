@@ -50,11 +50,17 @@ def test_no_fee_or_free_registration_never_gets_a_bill(fees, publish, rpc, wait,
     assert outbox(fees_sql, "bill_issued", event["application_no"]) == []
 
 
-def test_rejected_case_gets_no_bill(fees, publish, rpc, wait, fees_sql):
+def test_rejected_case_gets_no_bill_and_unknown_cases_are_not_found(fees, publish, rpc, wait, fees_sql):
     event = publish("intake", "application_accepted", accepted_event([fee("F-MKT", "market", 5000)]))
     rejection = publish("review", "review_completed", completed_event(event["application_no"], "rejected"))
     wait(lambda: inbox_done(fees_sql, rejection["event_id"]), message="the rejection to be handled")
     assert bill_or_none(rpc, event["application_no"]) is None
+    with pytest.raises(RemoteError) as err:
+        rpc.fees.bill("NO-SUCH-CASE")
+    assert err.value.exc_type == "NotFound"
+    with pytest.raises(RemoteError) as err:
+        rpc.fees.bill("")
+    assert err.value.exc_type == "ValidationFailed"
 
 
 def test_approval_before_acceptance_is_retried_until_the_fee_lines_arrive(fees, publish, rpc, wait, fees_sql):
@@ -67,26 +73,14 @@ def test_approval_before_acceptance_is_retried_until_the_fee_lines_arrive(fees, 
     assert bill["total_fen"] == 3000
 
 
-def test_a_second_approval_does_not_issue_a_second_bill(billed, publish, wait, fees_sql):
+def test_a_second_approval_issues_no_second_bill_and_numbers_have_no_gaps(billed, publish, wait, fees_sql):
+    billed()
     bill = billed()
     again = publish("review", "review_completed", completed_event(bill["application_no"]))
     wait(lambda: inbox_done(fees_sql, again["event_id"]), message="the second approval")
     assert len(fees_sql("SELECT 1 FROM bills WHERE application_no = %s", (bill["application_no"],))) == 1
     assert len(outbox(fees_sql, "bill_issued", bill["application_no"])) == 1
-
-
-def test_bill_numbers_have_no_gaps(billed, fees_sql):
-    billed()
-    billed()
     numbers = sorted(int(r["bill_no"][5:]) for r in fees_sql(
         "SELECT bill_no FROM bills WHERE bill_no LIKE %s", (f"B{datetime.date.today().year}%",)))
     assert numbers == list(range(1, len(numbers) + 1))
 
-
-def test_unknown_case_is_not_found_and_a_blank_number_is_invalid(fees, rpc):
-    with pytest.raises(RemoteError) as err:
-        rpc.fees.bill("NO-SUCH-CASE")
-    assert err.value.exc_type == "NotFound"
-    with pytest.raises(RemoteError) as err:
-        rpc.fees.bill("")
-    assert err.value.exc_type == "ValidationFailed"
