@@ -61,6 +61,16 @@ def roster_from_event(department):
     }
 
 
+def name_of(roster, reviewer):
+    if not roster or reviewer is None:
+        return None
+    if reviewer == roster.get("primary_id"):
+        return roster.get("primary_name") or None
+    if reviewer == roster.get("backup_id"):
+        return roster.get("backup_name") or None
+    return None
+
+
 def phone_of(roster, reviewer):
     if not roster or reviewer is None:
         return None

@@ -52,6 +52,7 @@ def task_view(task, roster, with_fields=False):
         "task_id": task["task_id"], "application_no": task["application_no"],
         "department": task["department"], "department_name": task["department_name"], "lead": task["lead"],
         "status": task["status"], "assignee": domain.assignee(roster),
+        "assignee_name": domain.name_of(roster, domain.assignee(roster)),
         "decision": task["decision"], "opinion": task["opinion"], "legal_basis": task["legal_basis"],
         "missing_materials": task["missing_materials"], "reviewer": task["reviewer"],
         "acting_for": task["acting_for"], "decided_at": task["decided_at"],
@@ -296,6 +297,7 @@ def supervise(db, as_of):
                 payload = {"application_no": task["application_no"], "task_id": task["task_id"],
                            "department": task["department"], "department_name": task["department_name"],
                            "item_name": application["item_name"], "level": action, "assignee": who,
+                           "assignee_name": domain.name_of(roster, who),
                            "assignee_phone": domain.phone_of(roster, who), "due_date": task["due_date"]}
                 if action == "yellow":
                     db.emit("task_warning", dict(payload, working_days_left=days))
@@ -317,22 +319,26 @@ def supervise(db, as_of):
 
 def recompute_provisional(db):
     """After a new year's schedule is loaded: provisional due dates of open
-    tasks counted again from their start and limit."""
+    tasks counted again from their start and limit. Cases are locked in the
+    same order as supervision locks them."""
     calendar = db.calendar()
     changed, checked = [], 0
-    for task in db.open_provisional_tasks():
-        if task["limit_days"] is None:
-            continue
-        checked += 1
-        due = calendar.add_workdays(task["started_on"], task["limit_days"])
-        if (due.due_date, due.provisional) == (task["due_date"], task["provisional"]):
-            continue
-        db.set_due_date(task["task_id"], due.due_date, due.provisional)
-        db.audit(task["application_no"], domain.SYSTEM, "due_date_recomputed", task["task_id"], task["department"],
-                 before=snapshot(task), after=snapshot(dict(task, due_date=due.due_date, provisional=due.provisional)))
-        changed.append({"task_id": task["task_id"], "application_no": task["application_no"],
-                        "department": task["department"], "before": task["due_date"], "due_date": due.due_date,
-                        "provisional": due.provisional})
+    cases = {t["application_no"] for t in db.open_provisional_tasks()}
+    for application in db.lock_applications_under_review(cases):
+        for task in db.tasks_of(application["application_no"]):
+            if task["status"] != "open" or not task["provisional"] or task["limit_days"] is None:
+                continue
+            checked += 1
+            due = calendar.add_workdays(task["started_on"], task["limit_days"])
+            if (due.due_date, due.provisional) == (task["due_date"], task["provisional"]):
+                continue
+            db.set_due_date(task["task_id"], due.due_date, due.provisional)
+            db.audit(task["application_no"], domain.SYSTEM, "due_date_recomputed", task["task_id"],
+                     task["department"], before=snapshot(task),
+                     after=snapshot(dict(task, due_date=due.due_date, provisional=due.provisional)))
+            changed.append({"task_id": task["task_id"], "application_no": task["application_no"],
+                            "department": task["department"], "before": task["due_date"],
+                            "due_date": due.due_date, "provisional": due.provisional})
     return {"checked": checked, "changed": changed}
 
 
