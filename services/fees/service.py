@@ -243,19 +243,7 @@ class FeesService:
         by department, fee_code, treasury_account, day or month; the month
         view adds last year's net for the same month and the growth."""
         start_day, end_day = domain.check_period(start, end, group_by)
-        rows = [dict(r, net_fen=r["received_fen"] - r["refunded_fen"])
-                for r in self.db.totals(start_day, end_day, group_by)]
-        total = {"received_fen": sum(r["received_fen"] for r in rows),
-                 "refunded_fen": sum(r["refunded_fen"] for r in rows)}
-        total["net_fen"] = total["received_fen"] - total["refunded_fen"]
-        if group_by == "month":
-            base_rows = [dict(r, net_fen=r["received_fen"] - r["refunded_fen"])
-                         for r in self.db.totals(domain.a_year_earlier(start_day),
-                                                 domain.a_year_earlier(end_day), "month")]
-            rows = domain.with_year_on_year(rows, base_rows)
-            last_net = sum(r["net_fen"] for r in base_rows) if base_rows else None
-            total.update(last_year_net_fen=last_net, yoy_growth=domain.growth(total["net_fen"], last_net))
-        return {"start": start_day, "end": end_day, "group_by": group_by, "rows": rows, "total": total}
+        return self.db.period_totals(start_day, end_day, group_by)
 
     @rpc
     def check_ledger(self):

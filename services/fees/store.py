@@ -227,6 +227,25 @@ class FeesStore(Store):
             (start, end),
         )
 
+    def period_totals(self, start, end, group_by):
+        """totals() as the contract returns it: rows and a total, and for
+        months last year's net and the year-on-year growth. start and end are
+        checked dates (domain.check_period)."""
+        def rows_of(first, last):
+            return [dict(r, net_fen=r["received_fen"] - r["refunded_fen"])
+                    for r in self.totals(first, last, group_by)]
+
+        rows = rows_of(start, end)
+        total = {"received_fen": sum(r["received_fen"] for r in rows),
+                 "refunded_fen": sum(r["refunded_fen"] for r in rows)}
+        total["net_fen"] = total["received_fen"] - total["refunded_fen"]
+        if group_by == "month":
+            base_rows = rows_of(domain.a_year_earlier(start), domain.a_year_earlier(end))
+            rows = domain.with_year_on_year(rows, base_rows)
+            last_net = sum(r["net_fen"] for r in base_rows) if base_rows else None
+            total.update(last_year_net_fen=last_net, yoy_growth=domain.growth(total["net_fen"], last_net))
+        return {"start": start, "end": end, "group_by": group_by, "rows": rows, "total": total}
+
     # ------------------------------------------------------------ the books
 
     def ledger_problems(self):
