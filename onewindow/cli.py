@@ -215,7 +215,32 @@ def cmd_report(args):
     start = args.start or datetime.date.fromisoformat(end).replace(day=1).isoformat()
     for _, unit in _units(["intake"]):
         result = cases.report(IntakeStore(unit), start, end)
-    _print(args, result, lambda d: print(d["headline"]))
+    result = dict(result, fees_by_month=_fees_by_month(start, end))
+    _print(args, result, lambda d: [print(line) for line in [d["headline"]] + _fees_lines(d["fees_by_month"])])
+
+
+def _fees_by_month(start, end):
+    """One-window fee income per month with year-on-year growth (fees database)."""
+    from services.fees import domain
+    from services.fees.store import FeesStore
+    try:
+        first, last = domain.check_period(start, end, "month")
+        for _, unit in _units(["fees"]):
+            return FeesStore(unit).period_totals(first, last, "month")
+    except Exception as exc:  # the headline figures still stand without it
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _fees_lines(fees):
+    if "error" in fees:
+        return [f"fees: unavailable ({fees['error']})"]
+
+    def line(label, row):
+        growth = "no base a year earlier" if row.get("yoy_growth") is None else f"{row['yoy_growth']:+.1%} year on year"
+        return (f"fees {label}: received {row['received_fen'] / 100:,.2f} yuan, refunded "
+                f"{row['refunded_fen'] / 100:,.2f}, net {row['net_fen'] / 100:,.2f} ({growth})")
+
+    return [line(r["key"], r) for r in fees["rows"]] + [line("total", fees["total"])]
 
 
 def parser():
