@@ -1,0 +1,159 @@
+"""Least privilege on the broker: each service its own user, a department
+system's user may call RPC and read its replies, nothing else. Every refusal
+asserted here comes from RabbitMQ itself (ACCESS_REFUSED, 403)."""
+import json
+import urllib.parse
+import uuid
+
+import amqp
+import pytest
+from amqp.exceptions import AccessRefused
+from kombu import Connection
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from onewindow import access, sandbox, topology
+
+BROKER = "127.0.0.1:5672"
+
+
+@pytest.fixture(scope="module")
+def locked_vhost(platform_env):
+    """A fresh vhost with the whole topology declared by the administrator
+    (as `onewindow setup` does), one user per service and one department."""
+    vhost = sandbox.create_vhost(f"owsec_{uuid.uuid4().hex[:8]}")
+    if vhost is None:
+        pytest.fail("could not create a vhost")
+    prefix = f"ow{uuid.uuid4().hex[:6]}"  # user names are broker-wide
+    admin_uri = f"amqp://guest:guest@{BROKER}/{urllib.parse.quote(vhost, safe='')}"
+    users = []
+    try:
+        access.declare_topology(admin_uri)
+        services = access.create_service_users(vhost, prefix=prefix)
+        users += [user for user, _ in services.values()]
+        dept = access.create_department_user(vhost, "scjg", prefix=prefix)
+        users.append(dept[0])
+        uris = {svc: access.amqp_uri_for(u, p, vhost, BROKER) for svc, (u, p) in services.items()}
+        uris["dept"] = access.amqp_uri_for(*dept, vhost, BROKER)
+        yield {"vhost": vhost, "admin": admin_uri, "uri": uris, "users": users}
+    finally:
+        for user in users:
+            access.delete_user(user)
+        sandbox.delete_vhost(vhost)
+
+
+def channel(uri):
+    """A raw py-amqp channel in confirm mode, so a refused publish raises."""
+    parts = urllib.parse.urlsplit(uri)
+    conn = amqp.Connection(host=parts.netloc.rsplit("@", 1)[1],
+                           userid=urllib.parse.unquote(parts.username),
+                           password=urllib.parse.unquote(parts.password),
+                           virtual_host=urllib.parse.unquote(parts.path[1:]), confirm_publish=True)
+    conn.connect()
+    return conn, conn.channel()
+
+
+def assert_refused(uri, action):
+    conn, ch = channel(uri)
+    try:
+        with pytest.raises(AccessRefused) as info:
+            action(ch)
+        assert info.value.code == 403 and "ACCESS_REFUSED" in str(info.value)
+        return str(info.value)
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            pass
+
+
+def assert_allowed(uri, action):
+    conn, ch = channel(uri)
+    try:
+        return action(ch)
+    finally:
+        conn.close()
+
+
+def publish(exchange, routing_key, body=None):
+    return lambda ch: ch.basic_publish(amqp.Message(json.dumps(body or {"probe": True})),
+                                       exchange=exchange, routing_key=routing_key)
+
+
+def consume(queue):
+    return lambda ch: ch.basic_consume(queue=queue, callback=lambda m: None)
+
+
+def queue_of(service, source, event_type):
+    for src, kind, queue in topology.subscriptions():
+        if src == source and kind == event_type and queue.split("--", 1)[1].startswith(service + "."):
+            return queue
+    pytest.skip(f"{service} does not listen to {source}.{event_type}")
+
+
+def test_department_calls_rpc_and_reads_its_reply(locked_vhost, run_services):
+    from services.intake.service import IntakeService
+
+    run_services(IntakeService, intake={"AMQP_URI": locked_vhost["uri"]["intake"]})
+    with ClusterRpcProxy({"AMQP_URI": locked_vhost["uri"]["dept"]}, timeout=20) as dept:
+        items = dept.intake.list_items()
+        assert items and all("code" in item for item in items)
+        with pytest.raises(RemoteError) as info:
+            dept.intake.get("NO-SUCH-APPLICATION")
+        assert info.value.exc_type in ("NotFound", "ValidationFailed")
+
+
+def test_department_is_refused_the_event_queues_and_exchanges(locked_vhost):
+    dept = locked_vhost["uri"]["dept"]
+    accepted_by_review = queue_of("review", "intake", "application_accepted")
+    assert_refused(dept, consume(accepted_by_review))
+    assert_refused(dept, publish("intake.events", "application_accepted",
+                                 {"event_id": str(uuid.uuid4()), "application_no": "FORGED"}))
+    assert_refused(dept, publish("review.events", "review_completed"))
+    # nor can it get at an event through a queue of its own ...
+    reply_queue = f"rpc.reply-standalone_rpc_proxy-{uuid.uuid4()}"
+
+    def bind_own_queue_to_events(ch):
+        ch.queue_declare(reply_queue, auto_delete=True)
+        ch.queue_bind(reply_queue, exchange="intake.events", routing_key="#")
+    assert_refused(dept, bind_own_queue_to_events)
+
+    # ... nor copy other callers' RPC requests (topic permission on the binding key)
+    def bind_own_queue_to_requests(ch):
+        ch.queue_declare(reply_queue, auto_delete=True)
+        ch.queue_bind(reply_queue, exchange="nameko-rpc", routing_key="intake.*")
+    message = assert_refused(dept, bind_own_queue_to_requests)
+    assert "topic" in message
+    # ... nor declare a queue by another name, nor delete a service's queue
+    assert_refused(dept, lambda ch: ch.queue_declare(f"evt-intake-application_accepted--dept.{uuid.uuid4().hex}"))
+    assert_refused(dept, lambda ch: ch.queue_delete("rpc-intake"))
+    # publishing a call is allowed, with a reply uuid binding only
+    assert_allowed(dept, publish("nameko-rpc", "intake.health"))
+
+
+def test_service_user_does_its_own_work_only(locked_vhost):
+    intake = locked_vhost["uri"]["intake"]
+    own_queue = queue_of("intake", "review", "review_completed")
+
+    def own_work(ch):
+        ch.exchange_declare("intake.events", "topic", durable=True, auto_delete=False)
+        ch.queue_declare(own_queue, durable=True, auto_delete=False)
+        ch.queue_bind(own_queue, exchange="review.events", routing_key="review_completed")
+        ch.queue_declare("rpc-intake", durable=True, auto_delete=False)
+        ch.queue_bind("rpc-intake", exchange="nameko-rpc", routing_key="intake.*")
+        ch.basic_consume(queue=own_queue, callback=lambda m: None)
+        ch.basic_consume(queue="rpc-intake", callback=lambda m: None)
+        ch.basic_publish(amqp.Message("{}"), exchange="intake.events", routing_key="application_rated")
+        return True
+    assert assert_allowed(intake, own_work)
+
+    # another service's events exchange, queues and RPC requests are not its own
+    assert_refused(intake, publish("review.events", "review_completed"))
+    assert_refused(intake, publish("fees.events", "bill_paid"))
+    assert_refused(intake, consume(queue_of("review", "intake", "application_accepted")))
+    assert_refused(intake, consume("rpc-fees"))
+    assert_refused(intake, lambda ch: ch.queue_bind(own_queue, exchange="review.events", routing_key="#"))
+    # a listener of review.events may bind only the types it handles
+    fees = locked_vhost["uri"]["fees"]
+    assert_refused(fees, publish("intake.events", "application_accepted"))
+    assert_refused(fees, lambda ch: ch.queue_delete("rpc-intake"))
