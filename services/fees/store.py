@@ -219,8 +219,8 @@ class FeesStore(Store):
         key = self.GROUP_KEYS[group_by]  # a fixed expression, never caller text
         return self.all(
             f"SELECT {key} AS key, "
-            "coalesce(sum(p.credit_fen) FILTER (WHERE e.kind = 'payment'), 0) AS received_fen, "
-            "coalesce(sum(p.debit_fen) FILTER (WHERE e.kind = 'refund'), 0) AS refunded_fen "
+            "coalesce(sum(p.credit_fen) FILTER (WHERE e.kind = 'payment'), 0)::bigint AS received_fen, "
+            "coalesce(sum(p.debit_fen) FILTER (WHERE e.kind = 'refund'), 0)::bigint AS refunded_fen "
             "FROM postings p JOIN journal_entries e USING (entry_id) "
             "WHERE p.line_no IS NOT NULL AND e.booked_on BETWEEN %s AND %s "
             "GROUP BY 1 ORDER BY 1",
@@ -352,13 +352,13 @@ class FeesStore(Store):
         figures = self.one(
             "SELECT (SELECT count(*) FROM journal_entries) AS entries, "
             "(SELECT count(*) FROM postings) AS postings, "
-            "(SELECT coalesce(sum(debit_fen), 0) FROM postings) AS debits_fen, "
-            "(SELECT coalesce(sum(credit_fen), 0) FROM postings) AS credits_fen, "
-            "(SELECT coalesce(sum(debit_fen - credit_fen), 0) FROM postings WHERE account = %s) AS clearing_fen, "
-            "(SELECT coalesce(sum(credit_fen - debit_fen), 0) FROM postings WHERE account <> %s) AS treasury_fen, "
-            "(SELECT coalesce(sum(amount_fen), 0) FROM payments) AS received_fen, "
-            "(SELECT coalesce(sum(amount_fen), 0) FROM refunds) AS refunded_fen, "
-            "(SELECT coalesce(sum(total_fen), 0) FROM bills WHERE status = 'paid') AS held_for_paid_bills_fen",
+            "(SELECT coalesce(sum(debit_fen), 0) FROM postings)::bigint AS debits_fen, "
+            "(SELECT coalesce(sum(credit_fen), 0) FROM postings)::bigint AS credits_fen, "
+            "(SELECT coalesce(sum(debit_fen - credit_fen), 0) FROM postings WHERE account = %s)::bigint AS clearing_fen, "
+            "(SELECT coalesce(sum(credit_fen - debit_fen), 0) FROM postings WHERE account <> %s)::bigint AS treasury_fen, "
+            "(SELECT coalesce(sum(amount_fen), 0) FROM payments)::bigint AS received_fen, "
+            "(SELECT coalesce(sum(amount_fen), 0) FROM refunds)::bigint AS refunded_fen, "
+            "(SELECT coalesce(sum(total_fen), 0) FROM bills WHERE status = 'paid')::bigint AS held_for_paid_bills_fen",
             (domain.CLEARING_ACCOUNT, domain.CLEARING_ACCOUNT),
         )
         figures["bills"] = {r["status"]: r["n"] for r in self.all(

@@ -5,7 +5,13 @@ import uuid
 import pytest
 from nameko.exceptions import RemoteError
 
+from services.fees import metrics
+
 from .conftest import fee
+
+
+def counted(counter, *labels):
+    return (counter.labels(*labels) if labels else counter)._value.get()
 
 
 def ref():
@@ -32,7 +38,12 @@ def events(fees_sql, event_type, bill_no):
 
 def test_one_payment_books_each_line_to_its_department_and_sends_the_receipt(billed, rpc, fees_sql):
     bill = billed()
+    before = (counted(metrics.RECEIVED_FEN, "fire"), counted(metrics.BILLS_PAID),
+              metrics.BILL_TO_PAYMENT_SECONDS._sum.get())
     receipt = rpc.fees.pay(bill["bill_no"], 17000, "unionpay", ref())
+    assert counted(metrics.RECEIVED_FEN, "fire") == before[0] + 12000
+    assert counted(metrics.BILLS_PAID) == before[1] + 1
+    assert metrics.BILL_TO_PAYMENT_SECONDS._sum.get() > before[2]
     assert receipt["receipt_no"].startswith("R") and receipt["method"] == "unionpay"
     assert receipt["amount_fen"] == receipt["total_fen"] == 17000 and receipt["status"] == "paid"
     assert [l["department"] for l in receipt["lines"]] == ["market", "fire"]
@@ -51,7 +62,9 @@ def test_one_payment_books_each_line_to_its_department_and_sends_the_receipt(bil
 
 def test_wrong_amount_names_the_expected_total_and_every_other_problem(billed, rpc, fees_sql):
     bill = billed()
+    refused = counted(metrics.PAYMENT_FAILURES, "amount_mismatch")
     err = remote_error(rpc.fees.pay, bill["bill_no"], 16999, "cheque", "")
+    assert counted(metrics.PAYMENT_FAILURES, "amount_mismatch") == refused + 1
     assert err.exc_type == "ValidationFailed"
     problems = json.loads(err.value)
     assert "17000" in " ".join(problems["amount_fen"])
