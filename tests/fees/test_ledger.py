@@ -1,5 +1,4 @@
 """The books: append-only, balanced, and check_ledger notices tampering."""
-import datetime
 import uuid
 
 import psycopg
