@@ -5,7 +5,9 @@
   onewindow serve SERVICE    start one service in this process
   onewindow parked list|replay [--service S] [--event-id ID]
   onewindow outbox           events not yet published, per service
-  onewindow health           can every service be reached over RPC
+  onewindow health [--service S]   can every service (or one) be reached over RPC
+  onewindow ledger           prove every fen received is booked to one treasury account
+  onewindow calendar load YEAR FILE   load a newly published holiday schedule
   onewindow report [--start D] [--end D]   the centre's headline figures (make report)
 
 Exit status is non-zero on failure; `--json` prints machine-readable output.
@@ -196,7 +198,7 @@ def cmd_health(args):
     from . import config
     result, ok = {}, True
     with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=args.timeout) as rpc:
-        for service in config.SERVICES:
+        for service in [args.service] if getattr(args, "service", None) else config.SERVICES:
             try:
                 result[service] = getattr(rpc, service).health()
             except Exception as exc:
@@ -243,6 +245,75 @@ def _fees_lines(fees):
     return [line(r["key"], r) for r in fees["rows"]] + [line("total", fees["total"])]
 
 
+@command("ledger", "check that every fen received is booked to exactly one treasury account (exit 1 if not)")
+def cmd_ledger(args):
+    from nameko.standalone.rpc import ClusterRpcProxy
+    from . import config
+    with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=args.timeout) as rpc:
+        result = rpc.fees.check_ledger()
+
+    def human(d):
+        print("ledger balanced" if d.get("balanced") else "LEDGER NOT BALANCED")
+        for key, value in d.items():
+            if key not in ("balanced", "problems"):
+                print(f"  {key}: {value}")
+        for problem in d.get("problems") or []:
+            print(f"  problem: {problem}")
+    _print(args, result, human)
+    return 0 if result.get("balanced") else 1
+
+
+def read_schedule(year, path):
+    """A published year from a file of 'YYYY-MM-DD workday|holiday [name]'
+    lines; ValueError naming every problem, before anything is stored."""
+    from .workdays import parse_schedule
+    with open(path, encoding="utf-8") as f:
+        days = parse_schedule(f.read())
+    if not days:
+        raise ValueError(f"{path} lists no days: expected the holidays and make-up workdays of {year}")
+    outside = sorted(str(d) for d in days if d.year != year)
+    if outside:
+        raise ValueError(f"days not in {year}: {', '.join(outside)}")
+    return days
+
+
+@command("calendar", "load a newly published year of the State Council holiday schedule into every "
+                     "service and recompute provisional due dates")
+def cmd_calendar(args):
+    import pathlib
+    from nameko.standalone.rpc import ClusterRpcProxy
+    from . import config
+    from .workdays import store_year
+
+    days = read_schedule(args.year, args.file)
+    source = pathlib.Path(args.file).name
+    result = {"year": args.year, "days": len(days), "holidays": sum(1 for w, _ in days.values() if not w),
+              "workdays": sum(1 for w, _ in days.values() if w), "stored_in": [], "recomputed": {}}
+    for service, unit in _units(config.SERVICES):
+        store_year(unit, args.year, days, source)
+        result["stored_in"].append(service)
+    # Due dates already promised as provisional are counted again now; a
+    # service that does not answer recounts when this command is run again.
+    with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=args.timeout) as rpc:
+        for service in ("intake", "review"):
+            try:
+                result["recomputed"][service] = getattr(rpc, service).recompute_provisional()
+            except Exception as exc:
+                result["recomputed"][service] = {"error": f"{type(exc).__name__}: {exc}"}
+
+    def human(d):
+        print(f"{d['year']}: {d['holidays']} holidays and {d['workdays']} make-up workdays "
+              f"stored in {', '.join(d['stored_in'])}")
+        for service, value in d["recomputed"].items():
+            if isinstance(value, dict) and "error" in value:
+                print(f"  {service}: provisional due dates NOT recomputed ({value['error']}); "
+                      f"run this command again when it is up")
+            else:
+                print(f"  {service}: provisional due dates recomputed: {value}")
+    _print(args, result, human)
+    return 0
+
+
 def parser():
     p = argparse.ArgumentParser(prog="onewindow", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,6 +330,17 @@ def parser():
             sp.add_argument("--event-id")
         if name == "health":
             sp.add_argument("--timeout", type=float, default=5)
+            sp.add_argument("--service", choices=("intake", "review", "fees", "notify"),
+                            help="ask only this service (exit 1 if it does not answer)")
+        if name == "ledger":
+            sp.add_argument("--timeout", type=float, default=60, help="seconds to wait for fees")
+        if name == "calendar":
+            sp.add_argument("action", choices=("load",))
+            sp.add_argument("year", type=int, help="the year the schedule is for, e.g. 2027")
+            sp.add_argument("file", help="text file, one line per holiday or make-up workday: "
+                                         "'YYYY-MM-DD holiday|workday [name]'; '#' starts a comment")
+            sp.add_argument("--timeout", type=float, default=60,
+                            help="seconds to wait for intake and review to recompute")
         if name == "report":
             sp.add_argument("--start", help="YYYY-MM-DD, default the first of the month of --end")
             sp.add_argument("--end", help="YYYY-MM-DD, default today")
