@@ -38,6 +38,9 @@ demo: venv
 bench: venv infra
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 
+fuzz: venv infra
+	$(PY) -m scripts.fuzz $(FUZZ_ARGS)
+
 # Default: the current month so far (override: make report REPORT_ARGS="--start 2025-01-01 --end 2025-01-31").
 REPORT_ARGS ?= --start $(shell date +%Y-%m-01) --end $(shell date +%Y-%m-%d)
 report: venv
