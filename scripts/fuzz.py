@@ -45,7 +45,8 @@ CONTRACT = {
 METHODS = tuple(f"{svc}.{m}" for svc, methods in CONTRACT.items() for m in methods)
 # calls that may store something: each rejected one is checked for leftovers
 MUTATING = ("intake.submit", "intake.supplement", "intake.rate", "review.decide", "review.set_roster",
-            "review.set_absent", "review.supervise", "fees.pay", "fees.refund", "notify.delivery_report")
+            "review.set_absent", "fees.pay", "fees.refund", "notify.delivery_report",
+            "review.supervise")  # last: an accepted supervision pass sets off events everywhere
 CONTRACT_ERRORS = ("ValidationFailed", "NotFound", "Conflict", "Forbidden")
 PLATFORM_TABLES = ("inbox", "outbox", "schema_migrations")
 
@@ -419,8 +420,9 @@ def _size(args, kwargs):
 
 
 class Fuzzer:
-    def __init__(self, rpc, databases, amqp_uri, log=None):
+    def __init__(self, rpc, databases, amqp_uri, log=None, settle_timeout=120.0):
         self.rpc = rpc
+        self.settle_timeout = settle_timeout
         self.amqp_uri = amqp_uri
         self.counts = RowCounts(databases)
         self.log = log or (lambda *a: None)
@@ -456,21 +458,32 @@ class Fuzzer:
             self._internal(method, outcome, message, args, kwargs)
         if check:
             self.check["calls"] += 1
-            if outcome == "ok":
-                # a hostile call that was accepted: let its effects land, re-count
-                self.check["accepted"] += 1
-                settle(self.counts, self.amqp_uri)
+            if outcome == "ok" or outcome == "timeout":
+                # accepted (or still running): let its effects land, re-count
+                self.check["accepted" if outcome == "ok" else "timed_out"] += 1
+                settle(self.counts, self.amqp_uri, timeout=self.settle_timeout)
                 self.baseline = self.counts.snapshot()
             else:
                 self.check["rejected"] += 1
                 after = self.counts.snapshot()
                 if after != self.baseline:
-                    changed = {k: (self.baseline.get(k), after.get(k)) for k in set(after) | set(self.baseline)
-                               if after.get(k) != self.baseline.get(k)}
-                    self.stored.append({"method": method, "outcome": outcome, "tables": changed,
-                                        "payload": describe({"args": args, "kwargs": kwargs})})
-                    self.baseline = after
+                    self._leftovers(method, outcome, args, kwargs, after)
         return outcome
+
+    def _leftovers(self, method, outcome, args, kwargs, after):
+        """Rows appeared during a rejected call. Rows in the called service's
+        own tables are its doing; rows only elsewhere are other services still
+        working through earlier events (checked by waiting for quiet)."""
+        changed = {k: [self.baseline.get(k), after.get(k)] for k in set(after) | set(self.baseline)
+                   if after.get(k) != self.baseline.get(k)}
+        own = {k: v for k, v in changed.items() if k.split(".")[0] == method.split(".")[0]}
+        settle(self.counts, self.amqp_uri, timeout=self.settle_timeout)
+        self.baseline = self.counts.snapshot()
+        if own:
+            self.stored.append({"method": method, "outcome": outcome, "tables": own,
+                                "payload": describe({"args": args, "kwargs": kwargs})})
+        else:
+            self.check["background_changes"] += 1
 
     def _internal(self, method, outcome, message, args, kwargs):
         key = (method, outcome, message.split("\n")[0][:60])

@@ -1,0 +1,30 @@
+"""Property-based fuzzing of every contract RPC method against the four real
+services (reduced size; `make fuzz` runs the full 10,000 payloads)."""
+import json
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from scripts import fuzz
+
+EXAMPLES = 1000
+
+
+# Open findings (docs/security.md, "Findings"); remove this mark once they are fixed.
+@pytest.mark.xfail(strict=False, reason=(
+    "open findings: lone surrogates reach SQL (UnicodeEncodeError in intake.get/track, review.application/"
+    "set_roster, fees.bill/pay); NUL bytes reach SQL (DataError in review.set_roster); "
+    "review.supervise(as_of='9999-12-31') runs for minutes (no reply)"))
+def test_hostile_payloads_get_only_contract_errors_and_store_nothing(platform_env, four_services):
+    with ClusterRpcProxy({"AMQP_URI": platform_env["amqp_uri"]}, timeout=5) as rpc:
+        fuzzer = fuzz.Fuzzer(rpc, platform_env["databases"], platform_env["amqp_uri"], log=print,
+                             settle_timeout=20)
+        figures = fuzzer.run(EXAMPLES, seed=8)
+    print(json.dumps({k: figures[k] for k in ("payloads", "seconds", "outcomes", "rejection_check")},
+                     ensure_ascii=False))
+    assert set(figures["payloads_per_method"]) == set(fuzz.METHODS)
+    assert figures["payloads"] >= EXAMPLES * 0.9
+    assert figures["rejection_check"]["rejected"] > 100
+    problems = figures["internal_errors"] + figures["stored_by_rejected_calls"]
+    assert not problems, "internal errors or rows left by rejected calls:\n" + "\n".join(
+        json.dumps(p, ensure_ascii=False, default=str)[:1500] for p in problems)
