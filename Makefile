@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PSYCOPG_WAIT_FUNC := wait_select
 
-.PHONY: run test venv infra tools setup demo bench report unit clean
+.PHONY: run test venv infra tools setup demo bench chaos report unit clean
 
 run: venv infra
 	$(VENV)/bin/onewindow run
@@ -40,6 +40,9 @@ bench: venv infra
 
 fuzz: venv infra
 	$(PY) -m scripts.fuzz $(FUZZ_ARGS)
+
+chaos: venv infra
+	$(PY) -m scripts.chaos $(CHAOS_ARGS)
 
 # Default: the current month so far (override: make report REPORT_ARGS="--start 2025-01-01 --end 2025-01-31").
 REPORT_ARGS ?= --start $(shell date +%Y-%m-01) --end $(shell date +%Y-%m-%d)

@@ -2,17 +2,21 @@
 
 1. The bare nameko ceiling: RPC calls per second, each dispatching one event to
    a second service (2,000 calls pipelined), nothing of ours in between.
-2. The pipeline: the four services, each in its own process as `make run`
-   starts them, taking complete cases from submit to the applicant's last SMS,
-   with department systems deciding over RPC concurrently.
+2. A month of a city centre replayed through the four services, each in its
+   own process as `make run` starts them: 67.3% instant items, the rest
+   committed with one to five departments, about 2% rejected, 5% needing
+   materials once, every fee paid, every case rated (99% satisfied); department
+   systems decide over RPC concurrently. Complete = from first submit to the
+   last SMS (the rating invitation) of the last case.
+3. The same mix paced at half the measured rate, for latency at half load.
+4. intake's report for the month, beside the mix that was replayed.
 
 Broker messages are counted the same way for both: an RPC call is two (request
 and reply), an event is one per consumer it reaches. For the pipeline that is
-2 x the case-work RPC calls (submit, decide, pay; status polls excluded) plus
-every event delivery recorded in the services' inboxes.
+2 x the case-work RPC calls (submit, supplement, decide, pay, rate; status
+polls excluded) plus every event delivery recorded in the services' inboxes.
 
-Prints JSON. Options: --cases N (default 200), --concurrency C (default 20),
---ceiling-calls N (default 2000), --item CODE (default ENT-EST).
+Prints JSON. `make bench BENCH_ARGS="--cases 500"` for a shorter run.
 """
 import eventlet
 
@@ -21,19 +25,16 @@ eventlet.monkey_patch()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 
 import psycopg  # noqa: E402
-from nameko.exceptions import RemoteError  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from onewindow import config  # noqa: E402
 from onewindow.sandbox import Sandbox  # noqa: E402
-from scripts.sample import application  # noqa: E402
+from scripts.workload import Centre, ProxyPool, plan_month  # noqa: E402
 
 
 def percentile(values, p):
@@ -90,133 +91,138 @@ def measure_ceiling(calls):
             "messages_per_second": round(3 * calls / elapsed, 1)}
 
 
-class Pipeline:
-    def __init__(self, item_code, cases, concurrency):
-        self.item_code = item_code
-        self.cases = cases
-        self.concurrency = concurrency
-        self.latencies = []
-        self.work_calls = 0
-        self.done = {}
-        self.tag = uuid.uuid4().hex[:6]
+class ServiceProcesses:
+    """The four services, each in its own process as `make run` starts them,
+    with their CPU time and peak memory read from /proc."""
 
-    def proxy(self):
-        return ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=60)
-
-    def run(self):
+    def __init__(self):
         env = os.environ.copy()
         for service in config.SERVICES:
             env[f"{service.upper()}_METRICS_PORT"] = ""
-        procs = [start(["onewindow", "serve", s], env) for s in config.SERVICES]
-        try:
-            with self.proxy() as rpc:
-                for s in config.SERVICES:
-                    wait_answer(lambda: getattr(rpc, s).health())
-                self.item = next(i for i in rpc.intake.list_items() if i["code"] == self.item_code)
-                form = rpc.intake.form_for(self.item_code)
-                self.form = form["fields"] if isinstance(form, dict) else form
-            self.running = True
-            deciders = [eventlet.spawn(self.decide_loop, d) for d in self.item["departments"]]
-            payer = eventlet.spawn(self.pay_loop)
-            pool = eventlet.GreenPool(self.concurrency)
-            started = time.perf_counter()
-            for n in range(self.cases):
-                pool.spawn_n(self.submit_one, n)
-            pool.waitall()
-            with self.proxy() as rpc:
-                while len([a for a in self.numbers if self.finished(rpc, a)]) < len(self.numbers):
-                    if time.perf_counter() - started > 600:
-                        raise RuntimeError("cases did not complete within 10 minutes")
-                    eventlet.sleep(0.2)
-            elapsed = time.perf_counter() - started
-            self.running = False
-            for g in deciders + [payer]:
-                g.wait()
-            deliveries = self.event_deliveries()
-        finally:
-            stop(procs)
-        messages = 2 * self.work_calls + deliveries
-        return {
-            "item": self.item_code, "cases": self.cases, "concurrency": self.concurrency,
-            "seconds": round(elapsed, 3), "cases_per_second": round(self.cases / elapsed, 2),
-            "submit_latency_ms": {"p50": round(percentile(self.latencies, 50) * 1000, 1),
-                                  "p99": round(percentile(self.latencies, 99) * 1000, 1),
-                                  "mean": round(statistics.mean(self.latencies) * 1000, 1)},
-            "rpc_work_calls": self.work_calls, "event_deliveries": deliveries,
-            "messages_per_second": round(messages / elapsed, 1),
+        self.procs = {s: start(["onewindow", "serve", s], env) for s in config.SERVICES}
+
+    def cpu_seconds(self):
+        ticks = os.sysconf("SC_CLK_TCK")
+        result = {}
+        for service, proc in self.procs.items():
+            with open(f"/proc/{proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            result[service] = (int(fields[11]) + int(fields[12])) / ticks
+        return result
+
+    def peak_memory_mib(self):
+        result = {}
+        for service, proc in self.procs.items():
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        result[service] = round(int(line.split()[1]) / 1024, 1)
+        return result
+
+    def stop(self):
+        stop(list(self.procs.values()))
+
+
+def event_deliveries():
+    total = 0
+    for service in config.SERVICES:
+        with psycopg.connect(config.database_url(service)) as conn:
+            total += conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
+    return total
+
+
+def latency_ms(values):
+    return {p: round(percentile(values, int(p[1:])) * 1000, 1) for p in ("p50", "p95", "p99")} if values else None
+
+
+def receipt_delay_p99(plans):
+    """From the acceptance (the submit's reply) to the receipt SMS leaving."""
+    import datetime
+    delays = []
+    for plan in plans:
+        for m in getattr(plan, "messages", []):
+            if m["template"] == "application_accepted" and m.get("sent_at") and m.get("created_at"):
+                sent = datetime.datetime.fromisoformat(m["sent_at"])
+                created = datetime.datetime.fromisoformat(m["created_at"])
+                delays.append((sent - created).total_seconds())
+    return round(percentile(delays, 99) * 1000, 1) if delays else None
+
+
+def run_pipeline(cases, concurrency, seed):
+    services = ServiceProcesses()
+    try:
+        pool = ProxyPool(config.amqp_uri(), 2)
+        for s in config.SERVICES:
+            wait_answer(lambda: pool.call(s, "health", retry_for=60))
+        items, _ = pool.call("intake", "list_items")
+        pool.close()
+        plans = plan_month(items, cases, seed)
+        cpu_before = services.cpu_seconds()
+        deliveries_before = event_deliveries()
+        centre = Centre(config.amqp_uri(), plans, concurrency)
+        centre.prepare()
+        elapsed = centre.run()
+        cpu_after = services.cpu_seconds()
+        deliveries = event_deliveries() - deliveries_before
+        full = {
+            "cases": cases, "concurrency": concurrency, "seconds": round(elapsed, 3),
+            "cases_per_second": round(cases / elapsed, 2),
+            "submit_latency_ms": latency_ms([p.submit_seconds for p in plans if p.submit_seconds]),
+            "acceptance_to_receipt_sms_p99_ms": receipt_delay_p99(plans),
+            "cpu_ms_per_case": {s: round((cpu_after[s] - cpu_before[s]) / cases * 1000, 2) for s in cpu_after},
+            "rpc_work_calls": centre.work_calls, "event_deliveries": deliveries,
+            "messages_per_second": round((2 * centre.work_calls + deliveries) / elapsed, 1),
+            "errors": centre.errors[:5],
         }
+        # half of full load: the same mix, paced at half the measured rate
+        half_plans = plan_month(items, max(20, cases // 4), seed + 1)
+        half = Centre(config.amqp_uri(), half_plans, concurrency)
+        half.prepare()
+        half.run(pace=full["cases_per_second"] / 2)
+        full["half_load"] = {"cases": len(half_plans), "pace_cases_per_second": round(full["cases_per_second"] / 2, 2),
+                             "submit_latency_ms": latency_ms([p.submit_seconds for p in half_plans if p.submit_seconds])}
+        full["peak_memory_mib"] = services.peak_memory_mib()
+        replayed = plans + half_plans
+        pool = ProxyPool(config.amqp_uri(), 1)
+        import datetime
+        import zoneinfo
+        today = datetime.datetime.now(zoneinfo.ZoneInfo(config.time_zone())).date().isoformat()
+        report, _ = pool.call("intake", "report", today[:8] + "01", today)
+        pool.close()
+        full["report"] = report
+        full["replayed"] = mix_of(replayed)
+        centre.rpc.close()
+        half.rpc.close()
+        return full
+    finally:
+        services.stop()
 
-    @property
-    def numbers(self):
-        return list(self.done)
 
-    def finished(self, rpc, number):
-        if self.done[number]:
-            return True
-        messages = rpc.notify.messages(application_no=number)
-        if any(m["template"] == "rating_invitation" for m in messages):
-            self.done[number] = True
-        return self.done[number]
-
-    def submit_one(self, n):
-        app, _ = application(self.item, self.form, f"bench-{self.tag}-{n}")
-        with self.proxy() as rpc:
-            t = time.perf_counter()
-            result = rpc.intake.submit(app)
-            self.latencies.append(time.perf_counter() - t)
-        self.work_calls += 1
-        if result["status"] not in ("accepted", "completed", "awaiting_payment"):
-            raise RuntimeError(f"unexpected {result}")
-        self.done[result["application_no"]] = False
-
-    def decide_loop(self, department):
-        with self.proxy() as rpc:
-            while self.running:
-                tasks = rpc.review.tasks(department, status="open")
-                calls = [rpc.review.decide.call_async(t["task_id"], department, t["assignee"], "approve", "同意",
-                                                      f"bench-{t['task_id']}")
-                         for t in tasks if t["application_no"] in self.done]
-                for c in calls:
-                    c.result()
-                self.work_calls += len(calls)
-                eventlet.sleep(0.05 if calls else 0.2)
-
-    def pay_loop(self):
-        paid = set()
-        with self.proxy() as rpc:
-            while self.running:
-                for number in [n for n in self.numbers if n not in paid and not self.done[n]]:
-                    try:
-                        bill = rpc.fees.bill(number)
-                    except RemoteError as exc:
-                        if exc.exc_type == "NotFound":
-                            continue
-                        raise
-                    if bill["status"] == "unpaid":
-                        rpc.fees.pay(bill["bill_no"], bill["total_fen"], "pos", f"bench-pay-{number}")
-                        self.work_calls += 1
-                    paid.add(number)
-                eventlet.sleep(0.2)
-
-    def event_deliveries(self):
-        total = 0
-        for service in config.SERVICES:
-            with psycopg.connect(config.database_url(service)) as conn:
-                total += conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
-        return total
+def mix_of(plans):
+    concluded = [p for p in plans if p.outcome]
+    return {
+        "received": len(plans),
+        "instant_ratio": round(sum(p.kind == "instant" for p in plans) / len(plans), 4),
+        "concluded": len(concluded),
+        "rejected": sum(p.outcome == "rejected" for p in plans),
+        "needed_materials": sum(p.leave_out_material for p in plans),
+        "fees_fen": sum(p.paid_fen for p in plans),
+        "satisfaction_rate": round(sum(p.score >= 4 for p in plans if p.rated) / max(1, sum(p.rated for p in plans)), 4),
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--cases", type=int, default=8000, help="cases in the replayed month (default 8000)")
+    parser.add_argument("--concurrency", type=int, default=40, help="cases in flight at full load")
     parser.add_argument("--ceiling-calls", type=int, default=2000)
-    parser.add_argument("--item", default="ENT-EST")
+    parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     os.environ["OW_QUIET_HOURS"] = ""
+    os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
     with Sandbox("owbench"):
         ceiling = measure_ceiling(args.ceiling_calls)
-        pipeline = Pipeline(args.item, args.cases, args.concurrency).run()
+        pipeline = run_pipeline(args.cases, args.concurrency, args.seed)
     print(json.dumps({
         "machine": {"cpus": os.cpu_count()},
         "ceiling": ceiling,

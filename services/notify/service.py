@@ -113,12 +113,12 @@ class NotifyService:
     @event_handler("review", "materials_requested")
     def on_review_materials_requested(self, event):
         data = load(schemas.ReviewMaterialsRequested(), event)
-        self._queue(event, "materials_requested", domain.materials_notices(data, self._contact(data)))
+        self._queue(event, "materials_requested", domain.materials_notices(data, self._contact(data, accepted=True)))
 
     @event_handler("review", "review_completed")
     def on_review_completed(self, event):
         data = load(schemas.ReviewCompleted(), event)
-        self._queue(event, "review_completed", domain.review_notices(data, self._contact(data)))
+        self._queue(event, "review_completed", domain.review_notices(data, self._contact(data, accepted=True)))
 
     @event_handler("review", "task_warning")
     def on_task_warning(self, event):
@@ -133,25 +133,27 @@ class NotifyService:
     @event_handler("fees", "bill_issued")
     def on_bill_issued(self, event):
         data = load(schemas.BillEvent(), event)
-        self._queue(event, "bill_issued", domain.bill_issued_notices(data, self._contact(data)))
+        self._queue(event, "bill_issued", domain.bill_issued_notices(data, self._contact(data, accepted=True)))
 
     @event_handler("fees", "bill_paid")
     def on_bill_paid(self, event):
         data = load(schemas.BillEvent(), event)
-        self._queue(event, "bill_paid", domain.bill_paid_notices(data, self._contact(data)))
+        self._queue(event, "bill_paid", domain.bill_paid_notices(data, self._contact(data, accepted=True)))
 
     @event_handler("fees", "bill_refunded")
     def on_bill_refunded(self, event):
         data = load(schemas.BillEvent(), event)
-        self._queue(event, "bill_refunded", domain.bill_refunded_notices(data, self._contact(data)))
+        self._queue(event, "bill_refunded", domain.bill_refunded_notices(data, self._contact(data, accepted=True)))
 
     # ------------------------------------------------------------- helpers
 
-    def _contact(self, data):
+    def _contact(self, data, accepted=False):
         contact = self.db.contact(data["application_no"])
-        if contact is None:
-            # intake's event travels on another queue and may still be on its way
-            raise domain.ContactUnknown(f"no applicant contact yet for {data['application_no']}")
+        if contact is None or (accepted and not contact["accepted"]):
+            # intake's event travels on another queue and may still be on its way;
+            # what follows acceptance needs its record (collect, fees)
+            raise domain.ContactUnknown(f"no applicant contact yet for {data['application_no']}"
+                                        f"{' as accepted' if accepted else ''}")
         return contact  # without a usable phone the domain sends nothing
 
     def _queue(self, event, event_type, notices):

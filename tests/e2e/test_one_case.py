@@ -60,15 +60,20 @@ def test_enterprise_establishment_from_window_to_sms(centre, rpc, wait):
     assert rpc.fees.bill(number)["status"] == "paid"
     assert rpc.fees.check_ledger()["balanced"] is True
 
-    templates = wait(lambda: (lambda ms: ms if len({m["template"] for m in ms}) >= 6 else None)(
-        rpc.notify.messages(application_no=number)), timeout=30, message="the applicant's SMS")
+    def all_sent():
+        messages = rpc.notify.messages(application_no=number)
+        done = all(m["status"] in ("sent", "delivered") for m in messages)
+        return messages if done and len({m["template"] for m in messages}) >= 6 else None
+
+    templates = wait(all_sent, timeout=30, message="the applicant's SMS, every one sent")
     texts = " ".join(m["text"] for m in templates)
     assert number in texts
     assert app["applicant"]["id_number" if "id_number" in app["applicant"] else "uscc"] not in texts
     # at most once per event and template
     keys = [(m["event_id"], m["template"]) for m in templates]
     assert len(keys) == len(set(keys))
-    assert all(m["status"] in ("sent", "delivered") for m in templates)
+    assert {"materials_requested", "application_accepted", "review_approved", "bill_issued", "bill_paid",
+            "rating_invitation"} <= {m["template"] for m in templates}
 
     record = rpc.intake.get(number)
     assert record["status"] == "completed"

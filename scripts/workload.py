@@ -1,0 +1,331 @@
+"""A simulated centre for benchmarks and drills: window clerks submitting a
+planned mix of cases, department systems deciding over RPC, the cashier taking
+payment, applicants rating — every call through the public contract, retried
+with the same idempotency key when the transport fails (which is how a real
+client survives a broker restart)."""
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import eventlet
+from eventlet.queue import Empty, LightQueue
+from kombu import Connection, Exchange, Queue, binding
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from scripts.sample import application
+
+CONTRACT_ERRORS = {"ValidationFailed", "NotFound", "Conflict", "Forbidden"}
+
+
+@dataclass
+class CasePlan:
+    n: int
+    item_code: str
+    kind: str
+    leave_out_material: bool = False
+    reject: bool = False
+    score: int = 5
+    # filled in while it runs
+    application_no: str = None
+    submit_seconds: float = None
+    submit_failures: int = 0
+    started: float = None
+    concluded: float = None
+    outcome: str = None
+    paid_fen: int = 0
+    rated: bool = False
+    sms_done: float = None
+    notes: list = field(default_factory=list)
+
+
+def plan_month(items, cases, seed=2026, instant_share=0.673, reject_share=0.02, materials_share=0.05,
+               satisfied_share=0.99):
+    """The centre's mix: instant items, committed items with one to five
+    departments, some rejected, some needing materials once, all rated."""
+    rng = random.Random(seed)
+    instant = [i for i in items if i["kind"] == "instant" and i["materials"]]
+    committed = [i for i in items if i["kind"] == "committed" and i["materials"]]
+    n_instant = round(cases * instant_share)
+    n_reject = round(cases * reject_share)
+    n_materials = round(cases * materials_share)
+    n_unhappy = cases - round(cases * satisfied_share)
+    plans = []
+    for n in range(cases):
+        item = rng.choice(instant if n < n_instant else committed)
+        plans.append(CasePlan(n, item["code"], item["kind"]))
+    committed_plans = [p for p in plans if p.kind == "committed"]
+    for p in rng.sample(committed_plans, min(n_reject, len(committed_plans))):
+        p.reject = True
+    for p in rng.sample(plans, n_materials):
+        p.leave_out_material = True
+    for p in rng.sample(plans, n_unhappy):
+        p.score = 2
+    rng.shuffle(plans)
+    return plans
+
+
+class ProxyPool:
+    def __init__(self, amqp_uri, size, timeout=30):
+        self.config = {"AMQP_URI": amqp_uri}
+        self.timeout = timeout
+        self.free = LightQueue()
+        for _ in range(size):
+            self.free.put(None)
+
+    def call(self, service, method, *args, retry_for=300.0, **kwargs):
+        """One RPC; transport failures are retried with the same arguments
+        (and so the same idempotency key) on a fresh connection."""
+        deadline = time.monotonic() + retry_for
+        failures = 0
+        while True:
+            holder = self.free.get()
+            try:
+                if holder is None:
+                    holder = ClusterRpcProxy(self.config, timeout=self.timeout)
+                    proxy = holder.start()
+                    holder._proxy = proxy
+                result = getattr(getattr(holder._proxy, service), method)(*args, **kwargs)
+                self.free.put(holder)
+                return result, failures
+            except RemoteError as exc:
+                self.free.put(holder)
+                if exc.exc_type in CONTRACT_ERRORS:
+                    raise
+                failures += 1  # an internal error: a fault drill may cause one (e.g. database down)
+            except Exception:
+                failures += 1
+                try:
+                    if holder is not None:
+                        holder.stop()
+                except Exception:
+                    pass
+                self.free.put(None)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service}.{method} kept failing for {retry_for}s")
+            eventlet.sleep(min(2.0, 0.1 * 2 ** min(failures, 5)))
+
+    def close(self):
+        while not self.free.empty():
+            holder = self.free.get()
+            if holder is not None:
+                try:
+                    holder.stop()
+                except Exception:
+                    pass
+
+
+class EventTap:
+    """What the applicant's phone and the cashier's screen learn: a private
+    queue bound to the events that move a case on, so drivers wait instead of
+    polling. After a broker restart the tap reconnects; drivers also poll
+    now and then, so an event missed meanwhile costs only a few seconds."""
+
+    BINDINGS = [("intake", "application_completed"), ("review", "materials_requested"),
+                ("fees", "bill_issued"), ("notify", "message_status")]
+
+    def __init__(self, amqp_uri):
+        self.amqp_uri = amqp_uri
+        self.waiters = {}
+        self.running = False
+        self.ready = eventlet.event.Event()
+
+    def waiter(self, application_no):
+        return self.waiters.setdefault(application_no, LightQueue())
+
+    def start(self):
+        self.running = True
+        self.thread = eventlet.spawn(self._loop)
+        self.ready.wait()
+
+    def stop(self):
+        self.running = False
+        self.thread.wait()
+
+    def _loop(self):
+        name = f"workload-tap-{uuid.uuid4().hex[:8]}"
+        while self.running:
+            try:
+                with Connection(self.amqp_uri, heartbeat=10) as conn:
+                    queue = Queue(name, exclusive=True, auto_delete=True, bindings=[
+                        binding(Exchange(f"{src}.events", type="topic", durable=True), routing_key=kind)
+                        for src, kind in self.BINDINGS])
+                    with conn.Consumer(queue, callbacks=[self._on_message], accept=["json"]):
+                        if not self.ready.ready():
+                            self.ready.send(True)
+                        while self.running:
+                            try:
+                                conn.drain_events(timeout=0.5)
+                            except TimeoutError:
+                                conn.heartbeat_check()
+            except Exception:
+                eventlet.sleep(1)
+
+    def _on_message(self, body, message):
+        number = body.get("application_no") if isinstance(body, dict) else None
+        if number is not None:
+            self.waiter(number).put((message.delivery_info.get("routing_key"), body))
+        message.ack()
+
+
+class Centre:
+    def __init__(self, amqp_uri, plans, concurrency=20, tag=None, poll=0.25):
+        self.plans = plans
+        self.concurrency = concurrency
+        self.tag = tag or uuid.uuid4().hex[:6]
+        self.poll = poll
+        self.rpc = ProxyPool(amqp_uri, concurrency + 16)
+        self.tap = EventTap(amqp_uri)
+        self.by_number = {}
+        self.work_calls = 0
+        self.running = False
+        self.errors = []
+
+    def call(self, service, method, *args, **kwargs):
+        """A call that does case work (submit, supplement, decide, pay, rate)."""
+        result, _ = self.rpc.call(service, method, *args, **kwargs)
+        self.work_calls += 1
+        return result
+
+    def ask(self, service, method, *args, **kwargs):
+        """A status poll: not counted as case work."""
+        return self.rpc.call(service, method, *args, **kwargs)[0]
+
+    def prepare(self):
+        items, _ = self.rpc.call("intake", "list_items")
+        self.items = {i["code"]: i for i in items}
+        self.forms = {}
+        for code in {p.item_code for p in self.plans}:
+            form, _ = self.rpc.call("intake", "form_for", code)
+            self.forms[code] = form["fields"] if isinstance(form, dict) else form
+
+    def run(self, pace=None):
+        """Drive every planned case to its end; `pace` (cases per second)
+        spaces the submissions instead of keeping `concurrency` in flight."""
+        self.running = True
+        self.tap.start()
+        departments = sorted({d for p in self.plans for d in self.items[p.item_code]["departments"]
+                              if p.kind == "committed"})
+        deciders = [eventlet.spawn(self.department_system, d) for d in departments]
+        pool = eventlet.GreenPool(self.concurrency if pace is None else 10_000)
+        started = time.perf_counter()
+        for i, plan in enumerate(self.plans):
+            if pace:
+                delay = started + i / pace - time.perf_counter()
+                if delay > 0:
+                    eventlet.sleep(delay)
+            pool.spawn_n(self.drive, plan)
+        pool.waitall()
+        elapsed = time.perf_counter() - started
+        self.running = False
+        for g in deciders:
+            g.wait()
+        self.tap.stop()
+        return elapsed
+
+    def drive(self, plan):
+        try:
+            self._drive(plan)
+        except Exception as exc:  # recorded, reported, never silent
+            plan.notes.append(f"{type(exc).__name__}: {exc}")
+            self.errors.append((plan.n, repr(exc)))
+
+    def _drive(self, plan):
+        item = self.items[plan.item_code]
+        app, missing = application(item, self.forms[plan.item_code], f"wl-{self.tag}-{plan.n}",
+                                   phone=f"139{plan.n % 100_000_000:08d}",
+                                   leave_out_materials=1 if plan.leave_out_material else 0)
+        plan.started = time.perf_counter()
+        t = time.perf_counter()
+        result, plan.submit_failures = self.rpc.call("intake", "submit", app)
+        self.work_calls += 1
+        plan.submit_seconds = time.perf_counter() - t
+        plan.application_no = number = result["application_no"]
+        self.by_number[number] = plan
+        events = self.tap.waiter(number)
+        if result["status"] == "needs_materials":
+            self.call("intake", "supplement", number, [m["code"] for m in result["missing_materials"]],
+                      f"wl-{self.tag}-{plan.n}-s")
+        paid, supplements = False, 0
+        while plan.outcome is None:
+            kind, body = self._next(events)
+            if kind is None:  # nothing heard for a while: look
+                record = self.ask("intake", "track", number, app["applicant"]["phone"])
+                if record["status"] == "awaiting_payment" and not paid and self._has_bill(number):
+                    kind, body = "bill_issued", self.ask("fees", "bill", number)
+                elif record["status"] == "needs_materials" and record.get("awaiting_materials"):
+                    kind, body = "materials_requested", {"missing_materials": record["awaiting_materials"]}
+                elif record["status"] in ("completed", "rejected"):
+                    kind, body = "application_completed", {"status": record["status"]}
+            if kind == "bill_issued" and not paid:
+                self.call("fees", "pay", body["bill_no"], body["total_fen"], "pos", f"wl-{self.tag}-{plan.n}-pay")
+                plan.paid_fen, paid = body["total_fen"], True
+            elif kind == "materials_requested" and body.get("stage") != "intake":
+                supplements += 1
+                codes = [m["code"] if isinstance(m, dict) else m for m in body["missing_materials"]]
+                self.call("intake", "supplement", number, codes, f"wl-{self.tag}-{plan.n}-s{supplements}")
+            elif kind == "application_completed":
+                plan.outcome = body["status"]
+                plan.concluded = time.perf_counter()
+        try:
+            self.call("intake", "rate", number, plan.score)
+        except RemoteError as exc:
+            if exc.exc_type != "Conflict":  # rated before a retry: fine
+                raise
+        plan.rated = True
+        while True:
+            kind, body = self._next(events)
+            if kind == "message_status" and body.get("template") != "rating_invitation":
+                continue
+            messages = self.ask("notify", "messages", number)
+            if any(m["template"] == "rating_invitation" and m["status"] in ("sent", "delivered") for m in messages):
+                plan.sms_done = time.perf_counter()
+                plan.messages = messages
+                self.tap.waiters.pop(number, None)
+                return
+
+    def _next(self, events, timeout=5.0):
+        try:
+            return events.get(timeout=timeout)
+        except Empty:
+            return None, None
+
+    def _has_bill(self, number):
+        try:
+            self.rpc.call("fees", "bill", number)
+            return True
+        except RemoteError as exc:
+            if exc.exc_type == "NotFound":
+                return False
+            raise
+
+    def department_system(self, department):
+        """A department's own system: fetch open tasks, decide each one."""
+        decided = set()
+        while self.running:
+            try:
+                tasks = self.ask("review", "tasks", department, "open")
+            except Exception as exc:
+                self.errors.append((department, repr(exc)))
+                eventlet.sleep(1)
+                continue
+            mine = [t for t in tasks if t["application_no"] in self.by_number and t["task_id"] not in decided]
+            for task in mine:
+                plan = self.by_number[task["application_no"]]
+                lead = self.items[plan.item_code]["departments"][0]
+                ref = f"wl-{self.tag}-{task['task_id']}"
+                try:
+                    if plan.reject and department == lead:
+                        self.call("review", "decide", task["task_id"], department, task["assignee"], "reject",
+                                  "不符合法定条件", ref, None, "《行政许可法》第三十八条")
+                    else:
+                        self.call("review", "decide", task["task_id"], department, task["assignee"], "approve",
+                                  "同意", ref)
+                    decided.add(task["task_id"])
+                except RemoteError as exc:
+                    if exc.exc_type == "Conflict":  # the case was closed meanwhile (moot) or decided by a retry
+                        decided.add(task["task_id"])
+                    else:
+                        self.errors.append((department, repr(exc)))
+            eventlet.sleep(0.1 if mine else 0.5)
