@@ -14,7 +14,9 @@ import functools
 import logging
 import sys
 
+import amqp.exceptions
 import eventlet
+import kombu.exceptions
 from nameko.events import EventHandler
 from nameko.rpc import Rpc
 from nameko.timer import timer  # noqa: F401  (re-exported)
@@ -26,6 +28,10 @@ from .outbox import REDELIVERY_HEADER
 from .validation import wire
 
 log = logging.getLogger(__name__)
+
+# What a lost broker connection raises when a reply or an ack is written to it.
+BROKER_GONE = (OSError, amqp.exceptions.ConnectionError, amqp.exceptions.RecoverableConnectionError,
+               kombu.exceptions.OperationalError)
 
 
 def finish_units(entrypoint, worker_ctx, exc_info):
@@ -46,7 +52,13 @@ class CommittingRpc(Rpc):
     def handle_result(self, message, worker_ctx, result, exc_info):
         exc_info = finish_units(self, worker_ctx, exc_info)
         result = None if exc_info is not None else wire(result)
-        return super().handle_result(message, worker_ctx, result, exc_info)
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except BROKER_GONE as exc:
+            # The work is committed; the caller hears nothing and retries with
+            # the same idempotency key. Letting this raise would kill the container.
+            log.warning("could not reply to %s, the broker connection is gone: %r", worker_ctx, exc)
+            return result, exc_info
 
 
 rpc = CommittingRpc.decorator
@@ -80,7 +92,11 @@ class InboxEventHandler(EventHandler):
         if exc_info is not None:
             # Nothing was recorded (the database failed): requeue, not hot.
             eventlet.sleep(self.REQUEUE_PAUSE_SECONDS)
-        self.handle_message_processed(message, result, exc_info)
+        try:
+            self.handle_message_processed(message, result, exc_info)
+        except BROKER_GONE as exc:
+            # Unacked, the broker delivers it again; the inbox skips what is done.
+            log.warning("could not ack %s, the broker connection is gone: %r", worker_ctx, exc)
         return result, exc_info
 
 

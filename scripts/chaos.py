@@ -108,15 +108,31 @@ class PrivatePostgres:
 
 
 class Services:
-    def __init__(self):
+    """The four services, each in its own process, watched like a process
+    supervisor would (systemd, Kubernetes): one that exits is started again
+    and counted."""
+
+    def __init__(self, log_dir):
         self.procs = {}
+        self.log_dir = log_dir
+        self.exits = []
         for service in config.SERVICES:
             self.start(service)
+        self.watcher = eventlet.spawn(self.watch)
 
     def start(self, service):
         env = dict(os.environ, **{f"{s.upper()}_METRICS_PORT": "" for s in config.SERVICES})
+        log = open(os.path.join(self.log_dir, f"{service}.log"), "ab")
         self.procs[service] = subprocess.Popen([sys.executable, "-m", "onewindow", "serve", service], env=env,
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                               stdout=log, stderr=subprocess.STDOUT)
+
+    def watch(self):
+        while True:
+            for service, proc in list(self.procs.items()):
+                if proc.poll() is not None and proc.returncode != -signal.SIGKILL:
+                    self.exits.append({"service": service, "status": proc.returncode})
+                    self.start(service)
+            eventlet.sleep(0.5)
 
     def kill(self, service):
         self.procs[service].send_signal(signal.SIGKILL)
@@ -124,6 +140,7 @@ class Services:
         self.start(service)
 
     def stop(self):
+        self.watcher.kill()
         for p in self.procs.values():
             p.terminate()
         for p in self.procs.values():
@@ -151,6 +168,7 @@ def main(argv=None):
     parser.add_argument("--faults", type=int, default=3, help="faults of each kind (default 3)")
     parser.add_argument("--concurrency", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--logs", default=None, help="folder for the services' logs (default: a new temp folder)")
     parser.add_argument("--window", type=float, default=None,
                         help="seconds over which faults are spread (default: cases / 4)")
     args = parser.parse_args(argv)
@@ -159,9 +177,16 @@ def main(argv=None):
               "apt-get install -y rabbitmq-server postgresql", file=sys.stderr)
         return 2
 
+    for port in (BROKER_PORT, PG_PORT):
+        if answers(port):
+            print(f"port {port} is taken: a drill is running, or one was left over; stop it first", file=sys.stderr)
+            return 2
+    # a polite stop (Ctrl-C, SIGTERM) still removes the drill's servers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rng = random.Random(args.seed)
     root = tempfile.mkdtemp(prefix="owchaos-")
     os.chmod(root, 0o755)
+    log_dir = args.logs or tempfile.mkdtemp(prefix="owchaos-logs-")
     broker, pg = PrivateBroker(root), PrivatePostgres(root)
     broker.start()
     pg.start()
@@ -177,7 +202,7 @@ def main(argv=None):
     applied = []
     try:
         setup_all(quiet=True)
-        services = Services()
+        services = Services(log_dir)
         pool = ProxyPool(config.amqp_uri(), 2)
         for s in config.SERVICES:
             pool.call(s, "health", retry_for=90)
@@ -225,6 +250,8 @@ def main(argv=None):
                     for s in config.SERVICES):
                 time.sleep(1)
         figures = check(plans, centre, applied, elapsed, parked)
+        figures["services_exited_and_restarted"] = services.exits
+        figures["logs"] = log_dir
     finally:
         if services:
             services.stop()
