@@ -36,6 +36,10 @@ def sms_provider():
     return os.environ.get("SMS_PROVIDER", "local")
 
 
+def db_pool_size():
+    return int(os.environ.get("OW_DB_POOL_SIZE", "10"))
+
+
 def inbox_max_attempts():
     return int(os.environ.get("OW_INBOX_MAX_ATTEMPTS", "5"))
 

@@ -124,7 +124,9 @@ class Database(DependencyProvider):
         self.relay = None
 
     def start(self):
-        size = int(self.container.config.get("max_workers", 10)) + 4
+        # Enough for the workers that really run SQL at once; PostgreSQL's
+        # default of 100 connections is shared by every service and replica.
+        size = int(self.container.config.get("DB_POOL_SIZE") or config.db_pool_size())
         self.pool = connect_pool(self.url, max_size=size, name=self.service_name)
         self.relay = outbox.Relay(self.service_name, self.pool, self.amqp_uri)
         self.relay.declare_topology()
