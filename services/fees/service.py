@@ -1,93 +1,21 @@
-"""fees service: nameko entrypoints only.
+"""fees service: nameko entrypoints only; the use cases behind them are in
+cases.py.
 
 One combined bill per case (一个窗口收费), one payment for every department,
 each fen booked to its department's treasury account (收支两条线).
 """
-import datetime
 import os
-
-import psycopg
 
 from onewindow.db import Database
 from onewindow.entrypoints import event_handler, rpc, timer
-from onewindow.errors import Conflict, NotFound, ValidationFailed
+from onewindow.errors import NotFound
 from onewindow.metrics import Metrics
 from onewindow.validation import load
 
-from . import domain, metrics, schemas
-from .store import FeesStore, local_now
+from . import cases, domain, schemas
+from .store import FeesStore
 
 LEDGER_CHECK_SECONDS = float(os.environ.get("FEES_LEDGER_CHECK_SECONDS", "600"))
-
-
-class CaseNotYetKnown(Exception):
-    """review_completed came before intake's application_accepted (another
-    queue); the inbox retries it later."""
-
-
-def line_view(line):
-    return {k: line[k] for k in ("line_no", "fee_code", "name", "department", "amount_fen", "treasury_account")}
-
-
-def bill_view(bill):
-    view = {k: bill[k] for k in ("bill_no", "application_no", "item_code", "item_name", "total_fen", "status",
-                                 "issued_at", "paid_at", "refunded_at", "waived_at")}
-    view["lines"] = [line_view(line) for line in bill["lines"]]
-    view["payment"] = bill["payment"]
-    view["refund"] = bill["refund"]
-    view["waiver"] = bill["waiver"]
-    view["history"] = bill["history"]
-    return view
-
-
-def receipt_view(bill):
-    """The payment receipt (收费票据) of a paid bill."""
-    payment = bill["payment"]
-    return {
-        "receipt_no": payment["receipt_no"], "bill_no": bill["bill_no"],
-        "application_no": bill["application_no"], "item_code": bill["item_code"],
-        "item_name": bill["item_name"], "total_fen": bill["total_fen"], "amount_fen": payment["amount_fen"],
-        "lines": [line_view(line) for line in bill["lines"]], "method": payment["method"],
-        "payment_ref": payment["payment_ref"], "paid_at": payment["paid_at"], "status": bill["status"],
-    }
-
-
-def refund_view(bill):
-    refund = bill["refund"]
-    return {
-        "refund_no": refund["refund_no"], "bill_no": bill["bill_no"], "application_no": bill["application_no"],
-        "total_fen": bill["total_fen"], "amount_fen": refund["amount_fen"], "reason": refund["reason"],
-        "refund_ref": refund["refund_ref"], "refunded_at": refund["refunded_at"],
-        "lines": [line_view(line) for line in bill["lines"]], "status": bill["status"],
-    }
-
-
-def waiver_view(bill):
-    waiver = bill["waiver"]
-    return {
-        "bill_no": bill["bill_no"], "application_no": bill["application_no"], "total_fen": bill["total_fen"],
-        "department": waiver["department"], "reason": waiver["reason"], "waiver_ref": waiver["waiver_ref"],
-        "waived_at": waiver["waived_at"], "status": bill["status"],
-    }
-
-
-def for_event(bill):
-    """What every fees event says about the bill and whom to tell."""
-    return {
-        "application_no": bill["application_no"], "bill_no": bill["bill_no"], "total_fen": bill["total_fen"],
-        "item_code": bill["item_code"], "item_name": bill["item_name"],
-        "lines": [line_view(line) for line in bill["lines"]],
-        "applicant": {k: (bill.get("applicant") or {}).get(k, "") for k in ("name", "name_masked", "phone")},
-        "status": bill["status"],
-    }
-
-
-def problems_of(schema, data):
-    try:
-        load(schema, data)
-    except ValidationFailed as exc:
-        return exc.problems
-    return {}
 
 
 class FeesService:
@@ -104,27 +32,11 @@ class FeesService:
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
-        case = load(schemas.ApplicationAcceptedSchema(), event)
-        self.db.record_case(case)
-        if domain.issue_at_acceptance(case["kind"], case["fees"], case["free_registration"]):
-            self._issue_bill(case["application_no"])
+        cases.case_accepted(self.db, event)
 
     @event_handler("review", "review_completed")
     def on_review_completed(self, event):
-        result = load(schemas.ReviewCompletedSchema(), event)
-        if result["outcome"] != "approved":
-            return
-        if self.db.case_for_update(result["application_no"]) is None:
-            raise CaseNotYetKnown(f"no fee lines yet for {result['application_no']}")
-        self._issue_bill(result["application_no"])
-
-    def _issue_bill(self, application_no):
-        case = self.db.case_for_update(application_no)
-        bill = self.db.issue_bill(case)
-        if bill is not None:
-            self.db.emit("bill_issued", for_event(bill))
-            metrics.BILLS_ISSUED.inc()
-        return bill
+        cases.review_completed(self.db, event)
 
     # ------------------------------------------------------------ bills
 
@@ -134,106 +46,23 @@ class FeesService:
         bill = self.db.bill_of_case(args["application_no"])
         if bill is None:
             raise NotFound(f"no bill for {application_no}")
-        return bill_view(bill)
+        return cases.bill_view(bill)
 
     @rpc
     def pay(self, bill_no, amount_fen, method, payment_ref):
-        """One payment of the whole bill for every department. Idempotent on
-        payment_ref: the bill row is locked, so two identical calls at once
-        book once and both get the first receipt."""
-        problems = problems_of(schemas.PaySchema(), {"bill_no": bill_no, "amount_fen": amount_fen,
-                                                      "method": method, "payment_ref": payment_ref})
-        bill = self.db.bill(bill_no, lock=True) if "bill_no" not in problems else None
-        if bill is None:
-            metrics.PAYMENT_FAILURES.labels("invalid" if problems else "unknown_bill").inc()
-            if problems:
-                raise ValidationFailed(problems)
-            raise NotFound(f"no bill {bill_no}")
-        if "payment_ref" not in problems:
-            earlier = self.db.payment(payment_ref)
-            if earlier is not None:
-                if (earlier["bill_no"], earlier["amount_fen"], earlier["method"]) != (bill_no, amount_fen, method):
-                    metrics.PAYMENT_FAILURES.labels("payment_ref_reused").inc()
-                    raise Conflict(f"payment_ref {payment_ref} was already used for another payment")
-                return receipt_view(bill)
-        if "amount_fen" not in problems:
-            reason = domain.payment_failure_reason(bill, amount_fen)
-        else:
-            reason = domain.payment_failure_reason(bill, bill["total_fen"]) or "invalid"
-        if reason:
-            metrics.PAYMENT_FAILURES.labels(reason).inc()
-        if bill["status"] != "unpaid":
-            domain.check_payment(bill, amount_fen)  # raises Conflict
-        if "amount_fen" not in problems:
-            problems.update(domain.amount_problems(bill, amount_fen))
-        if problems:
-            raise ValidationFailed(problems)
-        try:
-            with self.db.unit.savepoint():
-                paid = self.db.record_payment(bill, amount_fen, method, payment_ref)
-        except psycopg.errors.UniqueViolation:
-            # the same payment_ref being booked at this instant for another bill
-            metrics.PAYMENT_FAILURES.labels("payment_ref_reused").inc()
-            raise Conflict(f"payment_ref {payment_ref} was already used for another payment") from None
-        receipt = receipt_view(paid)
-        self.db.emit("bill_paid", dict(for_event(paid), method=method, payment_ref=payment_ref,
-                                       receipt_no=receipt["receipt_no"], paid_at=receipt["paid_at"],
-                                       amount_fen=amount_fen))
-        metrics.BILLS_PAID.inc()
-        metrics.received(paid["lines"])
-        metrics.BILL_TO_PAYMENT_SECONDS.observe(max(0.0, (paid["paid_at"] - paid["issued_at"]).total_seconds()))
-        return receipt
+        """One payment of the whole bill for every department; idempotent on
+        payment_ref."""
+        return cases.pay(self.db, bill_no, amount_fen, method, payment_ref)
 
     @rpc
     def refund(self, bill_no, reason, refund_ref):
-        """The whole bill back, line by line from each treasury account;
-        idempotent on refund_ref."""
-        args = load(schemas.RefundSchema(), {"bill_no": bill_no, "reason": reason, "refund_ref": refund_ref})
-        bill = self.db.bill(args["bill_no"], lock=True)
-        if bill is None:
-            raise NotFound(f"no bill {bill_no}")
-        earlier = self.db.refund_by_ref(args["refund_ref"])
-        if earlier is not None:
-            if earlier["bill_no"] != bill["bill_no"]:
-                raise Conflict(f"refund_ref {refund_ref} was already used for bill {earlier['bill_no']}")
-            return refund_view(bill)
-        domain.check_refund(bill)
-        try:
-            with self.db.unit.savepoint():
-                refunded = self.db.record_refund(bill, args["reason"], args["refund_ref"])
-        except psycopg.errors.UniqueViolation:
-            raise Conflict(f"refund_ref {refund_ref} was already used for another bill") from None
-        view = refund_view(refunded)
-        self.db.emit("bill_refunded", dict(for_event(refunded), reason=view["reason"], refund_ref=view["refund_ref"],
-                                           refund_no=view["refund_no"], refunded_at=view["refunded_at"]))
-        metrics.refunded(refunded["lines"])
-        return view
+        """The whole bill back; idempotent on refund_ref."""
+        return cases.refund(self.db, bill_no, reason, refund_ref)
 
     @rpc
     def waive(self, bill_no, department, reason, waiver_ref):
-        """Waive (减免) an unpaid bill: by the case's lead department or the
-        department that owns every line; audited; books no cash."""
-        args = load(schemas.WaiveSchema(), {"bill_no": bill_no, "department": department, "reason": reason,
-                                            "waiver_ref": waiver_ref})
-        bill = self.db.bill(args["bill_no"], lock=True)
-        if bill is None:
-            raise NotFound(f"no bill {bill_no}")
-        earlier = self.db.waiver(args["waiver_ref"])
-        if earlier is not None:
-            if earlier["bill_no"] != bill["bill_no"]:
-                raise Conflict(f"waiver_ref {waiver_ref} was already used for bill {earlier['bill_no']}")
-            return waiver_view(bill)
-        domain.check_waiver(bill, args["department"], bill["lead_department"])
-        try:
-            with self.db.unit.savepoint():
-                waived = self.db.record_waiver(bill, args["department"], args["reason"], args["waiver_ref"])
-        except psycopg.errors.UniqueViolation:
-            raise Conflict(f"waiver_ref {waiver_ref} was already used for another bill") from None
-        view = waiver_view(waived)
-        self.db.emit("bill_waived", dict(for_event(waived), department=view["department"], reason=view["reason"],
-                                         waiver_ref=view["waiver_ref"], waived_at=view["waived_at"]))
-        metrics.waived(waived["lines"])
-        return view
+        """Waive (减免) an unpaid bill; idempotent on waiver_ref."""
+        return cases.waive(self.db, bill_no, department, reason, waiver_ref)
 
     # ------------------------------------------------------------ reports
 
@@ -247,17 +76,8 @@ class FeesService:
 
     @rpc
     def check_ledger(self):
-        return self._check_ledger()
+        return cases.check_ledger(self.db)
 
     @timer(interval=LEDGER_CHECK_SECONDS)
     def verify_ledger(self):
-        self._check_ledger()
-
-    def _check_ledger(self):
-        started = datetime.datetime.now(datetime.timezone.utc)
-        problems = self.db.ledger_problems()
-        figures = self.db.ledger_figures()
-        problems += domain.figure_problems(figures)
-        metrics.LEDGER_BALANCED.set(0 if problems else 1)
-        return dict(figures, balanced=not problems, problems=problems, checked_at=local_now(),
-                    seconds=round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 3))
+        cases.check_ledger(self.db)
