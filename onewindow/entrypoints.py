@@ -11,6 +11,7 @@
 A service using these must call its Database dependency `db`.
 """
 import functools
+import inspect
 import logging
 import sys
 
@@ -23,9 +24,9 @@ from nameko.timer import timer  # noqa: F401  (re-exported)
 
 from . import inbox
 from .db import Database
-from .errors import CONTRACT_ERRORS
+from .errors import CONTRACT_ERRORS, ValidationFailed
 from .outbox import REDELIVERY_HEADER
-from .validation import wire
+from .validation import text_problems, wire
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,28 @@ class CommittingRpc(Rpc):
             return result, exc_info
 
 
-rpc = CommittingRpc.decorator
+def rpc(fn=None, **kwargs):
+    """Like nameko's rpc, committing before the reply; arguments that are
+    not storable text (NUL, lone surrogates) or do not fit the method's
+    signature are a ValidationFailed naming every one, before any work."""
+    if fn is None:
+        return lambda f: rpc(f, **kwargs)
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def checked(self, *args, **call_kwargs):
+        try:
+            bound = signature.bind(self, *args, **call_kwargs)
+        except TypeError as exc:
+            raise ValidationFailed({"_call": [str(exc)]}) from None
+        problems = {}
+        for name, value in list(bound.arguments.items())[1:]:
+            problems.update(text_problems(value, name))
+        if problems:
+            raise ValidationFailed(problems)
+        return fn(self, *args, **call_kwargs)
+
+    return CommittingRpc.decorator(**kwargs)(checked)
 
 
 class InboxEventHandler(EventHandler):

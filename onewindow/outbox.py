@@ -65,8 +65,15 @@ class Relay:
         try:
             topology.declare(self.amqp_uri)
             self._topology_declared = True
-        except Exception:
-            log.exception("could not declare the event topology yet; will retry")
+        except Exception as exc:
+            if "ACCESS_REFUSED" in str(exc) or "403" in str(exc):
+                # A least-privilege user may not declare other services' queues:
+                # set-up declared them with the admin user (onewindow.access).
+                log.warning("%s may not declare the event topology; relying on set-up's declarations",
+                            self.service_name)
+                self._topology_declared = True
+            else:
+                log.exception("could not declare the event topology yet; will retry")
 
     def wake(self):
         self._wake.set()

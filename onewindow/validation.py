@@ -26,6 +26,27 @@ def flatten(messages, prefix=""):
     return flat
 
 
+def text_problems(value, path):
+    """Strings PostgreSQL cannot store (NUL) or that are not Unicode text
+    (lone surrogates), wherever they sit in a call's arguments."""
+    problems = {}
+    if isinstance(value, str):
+        if "\x00" in value:
+            problems.setdefault(path, []).append("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.setdefault(path, []).append("is not valid Unicode text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problems.update(text_problems(key, f"{path}.<key>"))
+            problems.update(text_problems(item, f"{path}.{key}"))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            problems.update(text_problems(item, f"{path}.{index}"))
+    return problems
+
+
 def load(schema, data, **kwargs):
     """Load `data` with a marshmallow schema or raise ValidationFailed."""
     if not isinstance(data, dict):

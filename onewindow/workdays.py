@@ -67,16 +67,29 @@ class WorkdayCalendar:
     def workdays_between(self, start, end):
         """Working days after `start` up to and including `end`; negative when
         `end` is before `start` (working days overdue)."""
-        if end == start:
-            return 0
-        sign = 1 if end > start else -1
-        lo, hi = (start, end) if sign > 0 else (end, start)
-        count, day = 0, lo
-        while day < hi:
-            day += datetime.timedelta(days=1)
-            if self.is_workday(day)[0]:
-                count += 1
-        return sign * count
+        return self._working_days_up_to(end) - self._working_days_up_to(start)
+
+    def _working_days_up_to(self, day):
+        """Working days from the start of day's year to day, plus every
+        earlier year back to 2000; each year is counted once and kept, so
+        supervision over thousands of tasks stays cheap."""
+        if not hasattr(self, "_year_prefix"):
+            self._year_prefix, self._year_totals = {}, {}
+        prefix = self._year_prefix.get(day.year)
+        if prefix is None:
+            prefix, count, d = [], 0, datetime.date(day.year, 1, 1)
+            while d.year == day.year:
+                count += self.is_workday(d)[0]
+                prefix.append(count)
+                d += datetime.timedelta(days=1)
+            self._year_prefix[day.year] = prefix
+            self._year_totals[day.year] = count
+        before = 0
+        for year in range(min(2000, day.year), day.year):
+            if year not in self._year_totals:
+                self._working_days_up_to(datetime.date(year, 12, 31))
+            before += self._year_totals[year]
+        return before + prefix[day.timetuple().tm_yday - 1]
 
 
 def parse_schedule(text):

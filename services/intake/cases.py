@@ -417,16 +417,21 @@ def record(store, application_no):
     if case is None:
         raise NotFound(f"no application {application_no}")
     applicant = case["applicant"]
+    catalog = store.catalog(case["catalog_version"])
+    # Resident ID numbers leave intake masked, form fields included: replies
+    # end up in callers' logs.
+    form = {name: domain.mask_id(value) if catalog.fields.get(name, {}).get("type") == "id_number" and value
+            else value for name, value in case["form"].items()}
     return {
         "application_no": case["application_no"],
         "item_code": case["item_code"], "item_name": case["item_name"], "kind": case["kind"],
-        "catalog_version": store.catalog(case["catalog_version"]).label,
+        "catalog_version": catalog.label,
         "channel": case["channel"], "status": case["status"],
         "status_label": domain.STATUS_LABELS.get(case["status"], case["status"]),
         "applicant": {"kind": applicant["kind"], "name": applicant["name"], "phone": applicant["phone"],
                       "id_number_masked": domain.mask_id(applicant.get("id_number")),
                       "uscc": applicant.get("uscc")},
-        "form": case["form"], "materials": case["materials"],
+        "form": form, "materials": case["materials"],
         "missing_materials": case["missing_materials"], "materials_stage": case["materials_stage"],
         "received_at": case["received_at"], "received_on": case["received_on"],
         "accepted_on": case["accepted_on"], "clock_started_on": case["clock_started_on"],

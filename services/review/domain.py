@@ -191,9 +191,21 @@ def restartable(task):
 
 # ---------------------------------------------------------------- the clock
 
+SUPERVISION_YEARS = range(2000, 2101)
+
+
 def supervision_day(as_of, zone="Asia/Shanghai"):
     """The calendar day supervision judges: an ISO date, an ISO instant
-    (naive means the centre's zone), a date/datetime, or None for now."""
+    (naive means the centre's zone), a date/datetime, or None for now.
+    Days outside 2000-2100 are refused: no case lives there, and counting
+    working days to year 9999 would hold a worker for minutes."""
+    day = _supervision_day(as_of, zone)
+    if day.year not in SUPERVISION_YEARS:
+        raise ValueError(f"{day} is outside {SUPERVISION_YEARS.start}-{SUPERVISION_YEARS.stop - 1}")
+    return day
+
+
+def _supervision_day(as_of, zone):
     tz = ZoneInfo(zone)
     if as_of is None:
         return datetime.datetime.now(tz).date()
