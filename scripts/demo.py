@@ -7,11 +7,10 @@ import sys
 import time
 import uuid
 
-from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from onewindow import config
-from scripts.sample import application
+from scripts.sample import application, bill_or_none
 
 
 def step(title):
@@ -67,7 +66,7 @@ def main(item_code):
             rpc.intake.get(number)), "the review outcome")
         if record["status"] == "awaiting_payment":
             step("one bill, one payment, every department's share booked (一个窗口收费)")
-            bill = wait_for(lambda: _bill(rpc, number), "the bill")
+            bill = wait_for(lambda: bill_or_none(rpc, number), "the bill")
             show(bill)
             show(rpc.fees.pay(bill["bill_no"], bill["total_fen"], "pos", f"demo-{tag}-pay"))
             wait_for(lambda: rpc.intake.get(number)["status"] == "completed", "completion")
@@ -85,15 +84,6 @@ def main(item_code):
 
         step("the ledger (收支两条线)")
         show(rpc.fees.check_ledger())
-
-
-def _bill(rpc, number):
-    try:
-        return rpc.fees.bill(number)
-    except RemoteError as exc:
-        if exc.exc_type == "NotFound":
-            return None
-        raise
 
 
 if __name__ == "__main__":

@@ -47,3 +47,14 @@ def application(item, form, client_ref, phone="13900139000", name="张三丰", l
         "form": {f["name"]: field_value(f) for f in form if f["required"] or all_fields},
         "materials": kept,
     }, [m for m in item["materials"] if m["required"] and m["code"] not in kept]
+
+
+def bill_or_none(rpc, application_no):
+    """The case's bill, or None while fees has not issued one."""
+    from nameko.exceptions import RemoteError
+    try:
+        return rpc.fees.bill(application_no)
+    except RemoteError as exc:
+        if exc.exc_type == "NotFound":
+            return None
+        raise

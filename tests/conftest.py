@@ -95,6 +95,46 @@ def run_services(platform_env, service_config):
 
 
 @pytest.fixture
+def publish_event(platform_env):
+    """Publish an event as `source`'s outbox would: to `<source>.events` with
+    the event type as routing key, a fresh event_id and occurred_at unless the
+    payload brings its own. Returns the event as sent."""
+    import datetime
+
+    from kombu import Connection, Exchange
+
+    from onewindow import topology
+    topology.declare(platform_env["amqp_uri"])
+
+    def send(source, event_type, payload):
+        event = {"event_id": str(uuid.uuid4()),
+                 "occurred_at": datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()}
+        event.update(payload)
+        exchange = Exchange(f"{source}.events", type="topic", durable=True)
+        with Connection(platform_env["amqp_uri"]) as conn:
+            conn.Producer(serializer="json").publish(event, exchange=exchange, routing_key=event_type,
+                                                     declare=[exchange])
+        return event
+
+    return send
+
+
+@pytest.fixture
+def service_sql(platform_env):
+    """service_sql(service, statement, params): rows (dicts) from that
+    service's database, autocommit; [] for statements without rows."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    def query(service, sql, params=None):
+        with psycopg.connect(platform_env["databases"][service], row_factory=dict_row, autocommit=True) as conn:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    return query
+
+
+@pytest.fixture
 def rpc(platform_env):
     from nameko.standalone.rpc import ClusterRpcProxy
     with ClusterRpcProxy({"AMQP_URI": platform_env["amqp_uri"]}, timeout=30) as proxy:

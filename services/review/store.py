@@ -80,7 +80,7 @@ class ReviewStore(Store):
         return self.one(
             "UPDATE tasks SET status = %s, decision = %s, opinion = %s, legal_basis = %s, missing_materials = %s, "
             "reviewer = %s, acting_for = %s, decided_at = now(), updated_at = now() "
-            f"WHERE task_id = %s RETURNING decided_at",
+            "WHERE task_id = %s RETURNING decided_at",
             (status, decision, opinion, legal_basis,
              jsonb(missing_materials) if missing_materials is not None else None,
              reviewer, acting_for, task_id),

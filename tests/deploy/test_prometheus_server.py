@@ -127,8 +127,7 @@ def local_sum(name, **labels):
 
 def drive_one_case(rpc, wait):
     """A committed case from the window to payment. Returns its item."""
-    from scripts.sample import application
-    from nameko.exceptions import RemoteError
+    from scripts.sample import application, bill_or_none
 
     tag = uuid.uuid4().hex[:8]
     item = next(i for i in rpc.intake.list_items() if i["kind"] == "committed" and i["fees"])
@@ -141,15 +140,7 @@ def drive_one_case(rpc, wait):
                              if t["application_no"] == number], message=f"{department}'s task")[0]
         rpc.review.decide(task["task_id"], department, task["assignee"], "approve", "同意", f"prom-{tag}-{department}")
 
-    def bill():
-        try:
-            return rpc.fees.bill(number)
-        except RemoteError as exc:
-            if exc.exc_type == "NotFound":
-                return None
-            raise
-
-    issued = wait(bill, message="the bill")
+    issued = wait(lambda: bill_or_none(rpc, number), message="the bill")
     rpc.fees.pay(issued["bill_no"], issued["total_fen"], "pos", f"prom-{tag}-pay")
     wait(lambda: rpc.intake.get(number)["status"] == "completed", message="the case to complete")
     return item, issued

@@ -9,9 +9,8 @@ import urllib.request
 import uuid
 
 import psycopg
-from nameko.exceptions import RemoteError
 
-from scripts.sample import application
+from scripts.sample import application, bill_or_none
 
 CASES = 6
 ONCE_PER_CASE = {
@@ -19,15 +18,6 @@ ONCE_PER_CASE = {
     "review": ("review_completed",),
     "fees": ("bill_issued", "bill_paid"),
 }
-
-
-def bill_or_none(rpc, number):
-    try:
-        return rpc.fees.bill(number)
-    except RemoteError as exc:
-        if exc.exc_type == "NotFound":
-            return None
-        raise
 
 
 def consumers_per_queue(vhost):

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from nameko.exceptions import RemoteError
 
-from scripts.sample import application
+from scripts.sample import application, bill_or_none
 
 
 @pytest.fixture
@@ -15,15 +15,6 @@ def centre(run_services):
     from services.notify.service import NotifyService
     from services.review.service import ReviewService
     run_services(IntakeService, ReviewService, FeesService, NotifyService)
-
-
-def bill_of(rpc, number):
-    try:
-        return rpc.fees.bill(number)
-    except RemoteError as exc:
-        if exc.exc_type == "NotFound":
-            return None
-        raise
 
 
 def test_enterprise_establishment_from_window_to_sms(centre, rpc, wait):
@@ -48,7 +39,7 @@ def test_enterprise_establishment_from_window_to_sms(centre, rpc, wait):
                              if t["application_no"] == number], message=f"{department}'s task")[0]
         rpc.review.decide(task["task_id"], department, task["assignee"], "approve", "同意", f"e2e-{tag}-{department}")
 
-    bill = wait(lambda: bill_of(rpc, number), message="the bill")
+    bill = wait(lambda: bill_or_none(rpc, number), message="the bill")
     assert bill["total_fen"] == sum(line["amount_fen"] for line in bill["lines"]) > 0
     rpc.fees.pay(bill["bill_no"], bill["total_fen"], "pos", f"e2e-{tag}-pay")
 

@@ -2,12 +2,10 @@
 published the way intake and review publish them, and SQL on fees' database."""
 import uuid
 
-import psycopg
 import pytest
-from kombu import Connection, Exchange
-from psycopg.rows import dict_row
 
-from onewindow import topology
+from scripts.sample import bill_or_none
+
 from services.fees.service import FeesService
 
 TREASURY = {"market": "TR-MARKET-001", "fire": "TR-FIRE-002", "health": "TR-HEALTH-003"}
@@ -42,31 +40,14 @@ def completed_event(application_no, outcome="approved"):
 
 
 @pytest.fixture
-def publish(platform_env):
+def publish(publish_event):
     """publish(source, event_type, payload) as that service's outbox relay does."""
-    topology.declare(platform_env["amqp_uri"])
-    with Connection(platform_env["amqp_uri"]) as conn:
-        producer = conn.Producer(serializer="json")
-
-        def send(source, event_type, payload):
-            producer.publish(payload, exchange=Exchange(f"{source}.events", type="topic", durable=True),
-                             routing_key=event_type, declare=[Exchange(f"{source}.events", type="topic",
-                                                                       durable=True)])
-            return payload
-
-        yield send
+    return publish_event
 
 
 @pytest.fixture
-def fees_sql(platform_env):
-    url = platform_env["databases"]["fees"]
-
-    def query(sql, params=None):
-        with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-
-    return query
+def fees_sql(service_sql):
+    return lambda sql, params=None: service_sql("fees", sql, params)
 
 
 @pytest.fixture
@@ -86,16 +67,6 @@ def billed(fees, publish, rpc, wait):
         return wait(lambda: bill_or_none(rpc, event["application_no"]), message="the bill")
 
     return make
-
-
-def bill_or_none(rpc, application_no):
-    from nameko.exceptions import RemoteError
-    try:
-        return rpc.fees.bill(application_no)
-    except RemoteError as exc:
-        if exc.exc_type == "NotFound":
-            return None
-        raise
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import re
 import pytest
 from nameko.exceptions import RemoteError
 
-from .conftest import accepted_event, bill_or_none, completed_event, fee
+from scripts.sample import bill_or_none
+
+from .conftest import accepted_event, completed_event, fee
 
 
 def outbox(fees_sql, event_type, application_no):

@@ -3,10 +3,7 @@ and database, applications that pass validation, and a way to play the
 events of review, fees and notify."""
 import uuid
 
-import psycopg
 import pytest
-from kombu import Connection, Exchange
-from psycopg.rows import dict_row
 
 from services.intake.service import IntakeService
 
@@ -56,26 +53,15 @@ def intake(run_services):
 
 
 @pytest.fixture
-def intake_db(platform_env):
-    def query(sql, params=None):
-        with psycopg.connect(platform_env["databases"]["intake"], row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    return query
+def intake_db(service_sql):
+    return lambda sql, params=None: service_sql("intake", sql, params)
 
 
 @pytest.fixture
-def publish(platform_env):
+def publish(publish_event):
     """Publish an event as another service's outbox would."""
-    def send(source, event_type, payload):
-        event = {"event_id": str(uuid.uuid4()), "occurred_at": "2026-03-02T10:00:00+08:00"}
-        event.update(payload)
-        with Connection(platform_env["amqp_uri"]) as conn:
-            conn.Producer(serializer="json").publish(
-                event, exchange=Exchange(f"{source}.events", type="topic", durable=True),
-                routing_key=event_type, declare=[Exchange(f"{source}.events", type="topic", durable=True)])
-        return event
-    return send
+    return lambda source, event_type, payload: publish_event(
+        source, event_type, {"occurred_at": "2026-03-02T10:00:00+08:00", **payload})
 
 
 @pytest.fixture

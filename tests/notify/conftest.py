@@ -10,12 +10,8 @@ import threading
 import time
 import uuid
 
-import psycopg
 import pytest
-from kombu import Connection, Exchange
-from psycopg.rows import dict_row
 
-from onewindow import topology
 from services.notify.service import NotifyService
 
 
@@ -43,30 +39,14 @@ def accepted(application_no, phone, status="accepted", fees=(), collect="请携�
 
 
 @pytest.fixture
-def publish(platform_env):
+def publish(publish_event):
     """publish(source, event_type, payload) as that service's outbox relay does."""
-    topology.declare(platform_env["amqp_uri"])
-    with Connection(platform_env["amqp_uri"]) as conn:
-        producer = conn.Producer(serializer="json")
-
-        def send(source, event_type, payload):
-            exchange = Exchange(f"{source}.events", type="topic", durable=True)
-            producer.publish(payload, exchange=exchange, routing_key=event_type, declare=[exchange])
-            return payload
-
-        yield send
+    return publish_event
 
 
 @pytest.fixture
-def notify_sql(platform_env):
-    url = platform_env["databases"]["notify"]
-
-    def query(sql, params=None):
-        with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-
-    return query
+def notify_sql(service_sql):
+    return lambda sql, params=None: service_sql("notify", sql, params)
 
 
 @pytest.fixture

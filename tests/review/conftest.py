@@ -1,12 +1,9 @@
 """Fixtures for review's integration tests: feed it intake's events, read its
 tables directly, and build realistic accepted cases."""
-import datetime
 import uuid
 
-import psycopg
 import pytest
-from kombu import Connection, Exchange
-from psycopg.rows import dict_row
+from kombu import Exchange
 
 from services.review.service import ReviewService
 
@@ -20,25 +17,14 @@ def review(run_services):
 
 
 @pytest.fixture
-def publish(platform_env):
-    def send(event_type, payload):
-        event = dict({"event_id": str(uuid.uuid4()),
-                      "occurred_at": datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()},
-                     **payload)
-        with Connection(platform_env["amqp_uri"]) as conn:
-            conn.Producer(serializer="json").publish(event, exchange=INTAKE_EVENTS, routing_key=event_type,
-                                                     declare=[INTAKE_EVENTS])
-        return event
-    return send
+def publish(publish_event):
+    """Publish one of intake's events."""
+    return lambda event_type, payload: publish_event("intake", event_type, payload)
 
 
 @pytest.fixture
-def query(platform_env):
-    def run(sql, params=None):
-        with psycopg.connect(platform_env["databases"]["review"], row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    return run
+def query(service_sql):
+    return lambda sql, params=None: service_sql("review", sql, params)
 
 
 @pytest.fixture

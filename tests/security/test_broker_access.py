@@ -8,7 +8,6 @@ import uuid
 import amqp
 import pytest
 from amqp.exceptions import AccessRefused
-from kombu import Connection
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 

@@ -2,7 +2,6 @@
 services (reduced size; `make fuzz` runs the full 10,000 payloads)."""
 import json
 
-import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from scripts import fuzz
