@@ -47,8 +47,23 @@ def text_problems(value, path):
     return problems
 
 
+_SCHEMAS = {}
+
+
+def schema_instance(schema):
+    """One instance per schema class: making one copies every declared field,
+    which costs more than a load; loading with an instance is reentrant."""
+    if isinstance(schema, type):
+        if schema not in _SCHEMAS:
+            _SCHEMAS[schema] = schema()
+        return _SCHEMAS[schema]
+    return schema
+
+
 def load(schema, data, **kwargs):
-    """Load `data` with a marshmallow schema or raise ValidationFailed."""
+    """Load `data` with a marshmallow schema (class or instance) or raise
+    ValidationFailed."""
+    schema = schema_instance(schema)
     if not isinstance(data, dict):
         raise ValidationFailed({"_schema": ["must be an object"]})
     try:

@@ -88,14 +88,14 @@ def problems_of(schema, data):
 # ------------------------------------------------------------ events in
 
 def case_accepted(db, event):
-    case = load(schemas.ApplicationAcceptedSchema(), event)
+    case = load(schemas.ApplicationAcceptedSchema, event)
     db.record_case(case)
     if domain.issue_at_acceptance(case["kind"], case["fees"], case["free_registration"]):
         issue_bill(db, case["application_no"])
 
 
 def review_completed(db, event):
-    result = load(schemas.ReviewCompletedSchema(), event)
+    result = load(schemas.ReviewCompletedSchema, event)
     if result["outcome"] != "approved":
         return
     if db.case_for_update(result["application_no"]) is None:
@@ -118,7 +118,7 @@ def pay(db, bill_no, amount_fen, method, payment_ref):
     """One payment of the whole bill for every department. Idempotent on
     payment_ref: the bill row is locked, so two identical calls at once
     book once and both get the first receipt."""
-    problems = problems_of(schemas.PaySchema(), {"bill_no": bill_no, "amount_fen": amount_fen,
+    problems = problems_of(schemas.PaySchema, {"bill_no": bill_no, "amount_fen": amount_fen,
                                                   "method": method, "payment_ref": payment_ref})
     bill = db.bill(bill_no, lock=True) if "bill_no" not in problems else None
     if bill is None:
@@ -165,7 +165,7 @@ def pay(db, bill_no, amount_fen, method, payment_ref):
 def refund(db, bill_no, reason, refund_ref):
     """The whole bill back, line by line from each treasury account;
     idempotent on refund_ref."""
-    args = load(schemas.RefundSchema(), {"bill_no": bill_no, "reason": reason, "refund_ref": refund_ref})
+    args = load(schemas.RefundSchema, {"bill_no": bill_no, "reason": reason, "refund_ref": refund_ref})
     bill = db.bill(args["bill_no"], lock=True)
     if bill is None:
         raise NotFound(f"no bill {bill_no}")
@@ -190,7 +190,7 @@ def refund(db, bill_no, reason, refund_ref):
 def waive(db, bill_no, department, reason, waiver_ref):
     """Waive (减免) an unpaid bill: by the case's lead department or the
     department that owns every line; audited; books no cash."""
-    args = load(schemas.WaiveSchema(), {"bill_no": bill_no, "department": department, "reason": reason,
+    args = load(schemas.WaiveSchema, {"bill_no": bill_no, "department": department, "reason": reason,
                                         "waiver_ref": waiver_ref})
     bill = db.bill(args["bill_no"], lock=True)
     if bill is None:

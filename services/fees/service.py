@@ -42,7 +42,7 @@ class FeesService:
 
     @rpc
     def bill(self, application_no):
-        args = load(schemas.ApplicationNoSchema(), {"application_no": application_no})
+        args = load(schemas.ApplicationNoSchema, {"application_no": application_no})
         bill = self.db.bill_of_case(args["application_no"])
         if bill is None:
             raise NotFound(f"no bill for {application_no}")

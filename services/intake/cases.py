@@ -216,7 +216,7 @@ def _completed_payload(case, outcome, on):
 
 def supplement(store, calendar, application_no, materials, client_ref, on=None):
     on = on or today()
-    data = load(schemas.SupplementSchema(), {"application_no": application_no, "materials": materials,
+    data = load(schemas.SupplementSchema, {"application_no": application_no, "materials": materials,
                                              "client_ref": client_ref})
     case = store.case(data["application_no"])
     if case is None:
@@ -454,7 +454,7 @@ def record(store, application_no):
 
 def track(store, application_no, phone):
     """What the applicant may see; a wrong phone looks exactly like no case."""
-    data = load(schemas.TrackQuery(), {"application_no": application_no, "phone": phone})
+    data = load(schemas.TrackQuery, {"application_no": application_no, "phone": phone})
     case = store.case(data["application_no"])
     if (case is None or not domain.is_mainland_mobile(data["phone"])
             or domain.normal_mobile(data["phone"]) != case["applicant_phone"]):
@@ -483,7 +483,7 @@ def track(store, application_no, phone):
 
 
 def rate(store, application_no, score, comment):
-    data = load(schemas.Rating(), {"application_no": application_no, "score": score, "comment": comment})
+    data = load(schemas.Rating, {"application_no": application_no, "score": score, "comment": comment})
     case = store.case(data["application_no"], lock=True)
     if case is None:
         raise NotFound(f"no application {data['application_no']}")
@@ -503,7 +503,7 @@ def rate(store, application_no, score, comment):
 
 
 def report(store, start, end, on=None):
-    period = load(schemas.Period(), {"start": start, "end": end})
+    period = load(schemas.Period, {"start": start, "end": end})
     figures = store.period_figures(period["start"], period["end"], on or today())
     result = {
         "start": period["start"], "end": period["end"],
@@ -521,7 +521,7 @@ def report(store, start, end, on=None):
 
 
 def due_date(store, calendar, item_code, accepted_on):
-    data = load(schemas.DueDateQuery(), {"item_code": item_code, "accepted_on": accepted_on})
+    data = load(schemas.DueDateQuery, {"item_code": item_code, "accepted_on": accepted_on})
     catalog = store.current_catalog()
     item = catalog.item(data["item_code"])
     if item is None:

@@ -119,9 +119,21 @@ def form_schema(catalog, item):
     return _FORM_SCHEMAS[key]
 
 
+_APPLICATION_SCHEMAS = {}
+
+
 def application_schema(catalog, item):
     """submit(application) for this catalog; with an unknown item the form and
-    materials are only checked for shape, and the item code is reported."""
+    materials are only checked for shape, and the item code is reported.
+    Built once per catalog version and item: building a schema class costs
+    more than loading an application with it."""
+    key = (catalog.version_no, catalog.label, item["code"] if item else None)
+    if key not in _APPLICATION_SCHEMAS:
+        _APPLICATION_SCHEMAS[key] = _application_schema(catalog, item)
+    return _APPLICATION_SCHEMAS[key]
+
+
+def _application_schema(catalog, item):
     if item is None:
         form = fields.Dict(required=True)
         materials = fields.List(fields.String(), required=True)

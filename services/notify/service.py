@@ -27,13 +27,13 @@ class NotifyService:
 
     @rpc
     def messages(self, application_no=None, phone=None):
-        query = load(schemas.MessagesQuery(), {"application_no": application_no, "phone": phone})
+        query = load(schemas.MessagesQuery, {"application_no": application_no, "phone": phone})
         phone = domain.normalize_phone(query["phone"]) if query["phone"] else None
         return [cases.present(row) for row in self.db.messages(query["application_no"], phone)]
 
     @rpc
     def delivery_report(self, provider_message_id, status, reason=None):
-        report = load(schemas.DeliveryReport(),
+        report = load(schemas.DeliveryReport,
                       {"provider_message_id": provider_message_id, "status": status, "reason": reason})
         return cases.apply_receipt(self.db, report)
 
@@ -41,21 +41,21 @@ class NotifyService:
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
-        data = load(schemas.ApplicationAccepted(), event)
+        data = load(schemas.ApplicationAccepted, event)
         contact = domain.contact_from_accepted(data)
         self.db.remember_contact(contact)
         cases.queue(self.db, self.settings, event, "application_accepted", domain.acceptance_notices(data, contact))
 
     @event_handler("intake", "materials_requested")
     def on_intake_materials_requested(self, event):
-        data = load(schemas.IntakeMaterialsRequested(), event)
+        data = load(schemas.IntakeMaterialsRequested, event)
         self.db.remember_contact(domain.contact_from_applicant(data))
         contact = cases.contact_of(self.db, data)
         cases.queue(self.db, self.settings, event, "materials_requested", domain.materials_notices(data, contact))
 
     @event_handler("intake", "application_completed")
     def on_application_completed(self, event):
-        data = load(schemas.ApplicationCompleted(), event)
+        data = load(schemas.ApplicationCompleted, event)
         if data.get("applicant"):
             self.db.remember_contact(domain.contact_from_applicant(data))
         contact = cases.contact_of(self.db, data)
@@ -63,40 +63,40 @@ class NotifyService:
 
     @event_handler("review", "materials_requested")
     def on_review_materials_requested(self, event):
-        data = load(schemas.ReviewMaterialsRequested(), event)
+        data = load(schemas.ReviewMaterialsRequested, event)
         contact = cases.contact_of(self.db, data, accepted=True)
         cases.queue(self.db, self.settings, event, "materials_requested", domain.materials_notices(data, contact))
 
     @event_handler("review", "review_completed")
     def on_review_completed(self, event):
-        data = load(schemas.ReviewCompleted(), event)
+        data = load(schemas.ReviewCompleted, event)
         contact = cases.contact_of(self.db, data, accepted=True)
         cases.queue(self.db, self.settings, event, "review_completed", domain.review_notices(data, contact))
 
     @event_handler("review", "task_warning")
     def on_task_warning(self, event):
-        data = load(schemas.TaskWarning(), event)
+        data = load(schemas.TaskWarning, event)
         cases.queue(self.db, self.settings, event, "task_warning", domain.warning_notices(data))
 
     @event_handler("review", "task_overdue")
     def on_task_overdue(self, event):
-        data = load(schemas.TaskOverdue(), event)
+        data = load(schemas.TaskOverdue, event)
         cases.queue(self.db, self.settings, event, "task_overdue", domain.overdue_notices(data))
 
     @event_handler("fees", "bill_issued")
     def on_bill_issued(self, event):
-        data = load(schemas.BillEvent(), event)
+        data = load(schemas.BillEvent, event)
         contact = cases.contact_of(self.db, data, accepted=True)
         cases.queue(self.db, self.settings, event, "bill_issued", domain.bill_issued_notices(data, contact))
 
     @event_handler("fees", "bill_paid")
     def on_bill_paid(self, event):
-        data = load(schemas.BillEvent(), event)
+        data = load(schemas.BillEvent, event)
         contact = cases.contact_of(self.db, data, accepted=True)
         cases.queue(self.db, self.settings, event, "bill_paid", domain.bill_paid_notices(data, contact))
 
     @event_handler("fees", "bill_refunded")
     def on_bill_refunded(self, event):
-        data = load(schemas.BillEvent(), event)
+        data = load(schemas.BillEvent, event)
         contact = cases.contact_of(self.db, data, accepted=True)
         cases.queue(self.db, self.settings, event, "bill_refunded", domain.bill_refunded_notices(data, contact))

@@ -170,7 +170,7 @@ def decide(db, args):
 
 def accept(db, event):
     """One task per department of an accepted case (instant items have none)."""
-    data = load(schemas.ApplicationAccepted(), event)
+    data = load(schemas.ApplicationAccepted, event)
     departments = {}
     for department in data["departments"]:
         departments.setdefault(department["code"], department)
@@ -208,7 +208,7 @@ def _plain_roster(department):
 
 def restart(db, event):
     """补正 completed: every task not approved starts a fresh clock (restart, not resume)."""
-    data = load(schemas.MaterialsSupplemented(), event)
+    data = load(schemas.MaterialsSupplemented, event)
     no = data["application_no"]
     application = db.lock_application(no)
     if application is None:

@@ -29,14 +29,14 @@ class ReviewService:
 
     @rpc
     def tasks(self, department, status=None):
-        query = load(schemas.TasksQuery(), {"department": department, "status": status})
+        query = load(schemas.TasksQuery, {"department": department, "status": status})
         rows = self.db.tasks_of_department(query["department"], query["status"])
         roster = self.db.roster(query["department"])
         return [cases.task_view(row, roster, with_fields=True) for row in rows]
 
     @rpc
     def application(self, application_no):
-        query = load(schemas.ApplicationQuery(), {"application_no": application_no})
+        query = load(schemas.ApplicationQuery, {"application_no": application_no})
         application = self.db.application(query["application_no"])
         if application is None:
             raise NotFound(f"no application {query['application_no']} under review")
@@ -57,7 +57,7 @@ class ReviewService:
     @rpc
     def decide(self, task_id, department, reviewer, decision, opinion, client_ref, missing_materials=None,
                legal_basis=None):
-        args = load(schemas.Decide(), {
+        args = load(schemas.Decide, {
             "task_id": task_id, "department": department, "reviewer": reviewer, "decision": decision,
             "opinion": opinion, "client_ref": client_ref, "missing_materials": missing_materials,
             "legal_basis": legal_basis})
@@ -74,19 +74,19 @@ class ReviewService:
 
     @rpc
     def set_roster(self, department, primary, backup, primary_phone=None, backup_phone=None, department_name=None):
-        data = load(schemas.SetRoster(), {
+        data = load(schemas.SetRoster, {
             "department": department, "primary": primary, "backup": backup, "primary_phone": primary_phone,
             "backup_phone": backup_phone, "department_name": department_name})
         return cases.set_roster(self.db, data)
 
     @rpc
     def set_absent(self, department, reviewer, absent):
-        data = load(schemas.SetAbsent(), {"department": department, "reviewer": reviewer, "absent": absent})
+        data = load(schemas.SetAbsent, {"department": department, "reviewer": reviewer, "absent": absent})
         return cases.set_absent(self.db, data)
 
     @rpc
     def supervise(self, as_of=None):
-        query = load(schemas.AsOf(), {"as_of": as_of})
+        query = load(schemas.AsOf, {"as_of": as_of})
         return cases.supervise(self.db, query["as_of"])
 
     @timer(interval=SUPERVISE_INTERVAL)
