@@ -67,29 +67,34 @@ class WorkdayCalendar:
     def workdays_between(self, start, end):
         """Working days after `start` up to and including `end`; negative when
         `end` is before `start` (working days overdue)."""
-        return self._working_days_up_to(end) - self._working_days_up_to(start)
+        if end == start:
+            return 0
+        sign = 1 if end > start else -1
+        lo, hi = (start, end) if sign > 0 else (end, start)
+        if (hi - lo).days <= 400:
+            count, day = 0, lo
+            while day < hi:
+                day += datetime.timedelta(days=1)
+                count += self.is_workday(day)[0]
+            return sign * count
+        # Long spans (a supervision date far out): per-year prefix sums, each
+        # year counted once per calendar instead of walking every day.
+        def up_to(day):
+            return sum(self._year(y)[-1] for y in range(lo.year, day.year)) + \
+                self._year(day.year)[day.timetuple().tm_yday - 1]
+        return sign * (up_to(hi) - up_to(lo))
 
-    def _working_days_up_to(self, day):
-        """Working days from the start of day's year to day, plus every
-        earlier year back to 2000; each year is counted once and kept, so
-        supervision over thousands of tasks stays cheap."""
-        if not hasattr(self, "_year_prefix"):
-            self._year_prefix, self._year_totals = {}, {}
-        prefix = self._year_prefix.get(day.year)
-        if prefix is None:
-            prefix, count, d = [], 0, datetime.date(day.year, 1, 1)
-            while d.year == day.year:
-                count += self.is_workday(d)[0]
+    def _year(self, year):
+        """Running count of working days through each day of `year`."""
+        cache = self.__dict__.setdefault("_prefix", {})
+        if year not in cache:
+            prefix, count, day = [], 0, datetime.date(year, 1, 1)
+            while day.year == year:
+                count += self.is_workday(day)[0]
                 prefix.append(count)
-                d += datetime.timedelta(days=1)
-            self._year_prefix[day.year] = prefix
-            self._year_totals[day.year] = count
-        before = 0
-        for year in range(min(2000, day.year), day.year):
-            if year not in self._year_totals:
-                self._working_days_up_to(datetime.date(year, 12, 31))
-            before += self._year_totals[year]
-        return before + prefix[day.timetuple().tm_yday - 1]
+                day += datetime.timedelta(days=1)
+            cache[year] = prefix
+        return cache[year]
 
 
 def parse_schedule(text):

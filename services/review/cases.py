@@ -316,7 +316,7 @@ def recompute_provisional(db):
     """After a new year's schedule is loaded: provisional due dates of open
     tasks counted again from their start and limit. Cases are locked in the
     same order as supervision locks them."""
-    calendar = db.calendar()
+    calendar = db.calendar(fresh=True)
     changed, checked = [], 0
     cases = {t["application_no"] for t in db.open_provisional_tasks()}
     for application in db.lock_applications_under_review(cases):

@@ -18,6 +18,8 @@ TASK_COLUMNS = (
 )
 
 
+_CALENDAR = workdays.CalendarCache()
+
 class ReviewStore(Store):
     # ------------------------------------------------------------ applications
 
@@ -240,6 +242,10 @@ class ReviewStore(Store):
 
     # ------------------------------------------------------------ calendar
 
-    def calendar(self):
-        """The working-day calendar with this service's loaded years, read fresh."""
-        return workdays.load(self.unit)
+    def calendar(self, fresh=False):
+        """The working-day calendar with this service's loaded years, re-read
+        at most every 30 s (an operator's new year shows up within that), or
+        now when `fresh`."""
+        if fresh:
+            _CALENDAR.invalidate()
+        return _CALENDAR.get(self.unit)
