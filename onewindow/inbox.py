@@ -33,9 +33,11 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
     and succeeded, False when skipped or failed (and scheduled for retry)."""
     service = unit.service_name
     event_id = event_key(payload)
+    # Written as done at once: no one sees it before this transaction commits,
+    # and a failure below rewrites it, so success costs no second statement.
     fresh = unit.one(
-        "INSERT INTO inbox (consumer, event_id, event_type, payload, status) "
-        "VALUES (%s, %s, %s, %s, 'processing') ON CONFLICT DO NOTHING RETURNING attempts",
+        "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts) "
+        "VALUES (%s, %s, %s, %s, 'done', 1) ON CONFLICT DO NOTHING RETURNING attempts",
         (consumer, event_id, event_type, Jsonb(payload)),
     )
     if fresh is None:
@@ -68,11 +70,12 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
              backoff_seconds(attempts), consumer, event_id),
         )
         return False
-    unit.execute(
-        "UPDATE inbox SET status = 'done', attempts = %s, last_error = NULL, updated_at = now() "
-        "WHERE consumer = %s AND event_id = %s",
-        (attempts + 1, consumer, event_id),
-    )
+    if fresh is None:
+        unit.execute(
+            "UPDATE inbox SET status = 'done', attempts = %s, last_error = NULL, updated_at = now() "
+            "WHERE consumer = %s AND event_id = %s",
+            (attempts + 1, consumer, event_id),
+        )
     return True
 
 
