@@ -170,7 +170,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--logs", default=None, help="folder for the services' logs (default: a new temp folder)")
     parser.add_argument("--window", type=float, default=None,
-                        help="seconds over which faults are spread (default: cases / 4)")
+                        help="seconds over which cases arrive and faults strike (default: cases / 8, at least 30)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0 or not shutil.which("rabbitmq-server") or not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
         print("make chaos needs root and Debian's rabbitmq-server and postgresql: "
@@ -211,7 +211,9 @@ def main(argv=None):
         plans = plan_month(items, args.cases, args.seed)
         centre = Centre(config.amqp_uri(), plans, args.concurrency)
         centre.prepare()
-        window = args.window or max(30.0, args.cases / 4)
+        # Submissions are paced over the whole window, so every fault lands
+        # while cases are arriving and in flight, not after the last one.
+        window = args.window or max(30.0, args.cases / 8)
         schedule = faults_schedule(rng, ["broker", "database", "service"], args.faults, window)
 
         def inject():
@@ -230,7 +232,7 @@ def main(argv=None):
                     applied.append({"at": round(at, 1), "fault": f"SIGKILL {victim}, started again"})
 
         injector = eventlet.spawn(inject)
-        elapsed = centre.run()
+        elapsed = centre.run(pace=args.cases / window)
         injector.wait()
 
         # drain: whatever was parked during the faults gets one more round
@@ -250,6 +252,7 @@ def main(argv=None):
                     for s in config.SERVICES):
                 time.sleep(1)
         figures = check(plans, centre, applied, elapsed, parked)
+        figures["faults_struck_while_cases_were_in_flight"] = sum(f["at"] < elapsed for f in applied)
         figures["services_exited_and_restarted"] = services.exits
         figures["logs"] = log_dir
     finally:
