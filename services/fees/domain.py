@@ -383,6 +383,11 @@ def check_period(start, end, group_by):
             days[name] = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
         except (TypeError, ValueError):
             problems[name] = ["must be a date YYYY-MM-DD"]
+            continue
+        if not 2000 <= days[name].year <= 2100:
+            # the year-on-year view looks a year back; no books exist outside this
+            problems[name] = ["must be a date from 2000-01-01 to 2100-12-31"]
+            del days[name]
     if group_by not in GROUPINGS:
         problems["group_by"] = [f"must be one of {', '.join(GROUPINGS)}"]
     if len(days) == 2 and days["start"] > days["end"]:

@@ -1,5 +1,7 @@
 """intake schemas: the contract's payloads, and each item's one form built
 from the catalog, so one load reports every problem by field path."""
+import datetime
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
@@ -183,7 +185,10 @@ def check_supplied_materials(item, materials, requested=()):
 
 class DueDateQuery(Schema):
     item_code = fields.String(required=True)
-    accepted_on = fields.Date(required=True)
+    # a clerk's question about a real day: the calendar counts 2000 to 2100
+    accepted_on = fields.Date(required=True, validate=Range(min=datetime.date(2000, 1, 1),
+                                                            max=datetime.date(2100, 12, 31),
+                                                            error="a date from 2000-01-01 to 2100-12-31"))
 
 
 class TrackQuery(Schema):
