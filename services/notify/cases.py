@@ -5,6 +5,7 @@ import datetime
 import logging
 
 from onewindow.errors import NotFound
+from onewindow.validation import load
 
 from . import domain
 from . import metrics as sms_metrics
@@ -95,3 +96,11 @@ def queue(db, settings, event, event_type, notices):
         sms_metrics.counted(row["template"], "queued", row["segments"])
         if held_until:
             sms_metrics.HELD.labels("quiet_hours").inc()
+
+
+def notify_applicant(db, settings, event, schema, event_type, notices):
+    """An event after acceptance: load it, find the accepted applicant's
+    contact (or raise, to be retried), queue what `notices` says to send."""
+    data = load(schema, event)
+    contact = contact_of(db, data, accepted=True)
+    queue(db, settings, event, event_type, notices(data, contact))

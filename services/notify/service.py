@@ -63,15 +63,13 @@ class NotifyService:
 
     @event_handler("review", "materials_requested")
     def on_review_materials_requested(self, event):
-        data = load(schemas.ReviewMaterialsRequested, event)
-        contact = cases.contact_of(self.db, data, accepted=True)
-        cases.queue(self.db, self.settings, event, "materials_requested", domain.materials_notices(data, contact))
+        cases.notify_applicant(self.db, self.settings, event, schemas.ReviewMaterialsRequested, "materials_requested",
+                               domain.materials_notices)
 
     @event_handler("review", "review_completed")
     def on_review_completed(self, event):
-        data = load(schemas.ReviewCompleted, event)
-        contact = cases.contact_of(self.db, data, accepted=True)
-        cases.queue(self.db, self.settings, event, "review_completed", domain.review_notices(data, contact))
+        cases.notify_applicant(self.db, self.settings, event, schemas.ReviewCompleted, "review_completed",
+                               domain.review_notices)
 
     @event_handler("review", "task_warning")
     def on_task_warning(self, event):
@@ -85,18 +83,15 @@ class NotifyService:
 
     @event_handler("fees", "bill_issued")
     def on_bill_issued(self, event):
-        data = load(schemas.BillEvent, event)
-        contact = cases.contact_of(self.db, data, accepted=True)
-        cases.queue(self.db, self.settings, event, "bill_issued", domain.bill_issued_notices(data, contact))
+        cases.notify_applicant(self.db, self.settings, event, schemas.BillEvent, "bill_issued",
+                               domain.bill_issued_notices)
 
     @event_handler("fees", "bill_paid")
     def on_bill_paid(self, event):
-        data = load(schemas.BillEvent, event)
-        contact = cases.contact_of(self.db, data, accepted=True)
-        cases.queue(self.db, self.settings, event, "bill_paid", domain.bill_paid_notices(data, contact))
+        cases.notify_applicant(self.db, self.settings, event, schemas.BillEvent, "bill_paid",
+                               domain.bill_paid_notices)
 
     @event_handler("fees", "bill_refunded")
     def on_bill_refunded(self, event):
-        data = load(schemas.BillEvent, event)
-        contact = cases.contact_of(self.db, data, accepted=True)
-        cases.queue(self.db, self.settings, event, "bill_refunded", domain.bill_refunded_notices(data, contact))
+        cases.notify_applicant(self.db, self.settings, event, schemas.BillEvent, "bill_refunded",
+                               domain.bill_refunded_notices)
