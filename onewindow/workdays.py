@@ -38,6 +38,7 @@ class WorkdayCalendar:
     def __init__(self, overrides=None, loaded_years=()):
         self.overrides = dict(overrides or {})
         self.loaded_years = set(loaded_years)
+        self._prefix = {}  # year -> running count of working days, filled on demand
 
     def knows(self, year):
         return year in self.loaded_years or year in _SHIPPED_YEARS
@@ -86,7 +87,7 @@ class WorkdayCalendar:
 
     def _year(self, year):
         """Running count of working days through each day of `year`."""
-        cache = self.__dict__.setdefault("_prefix", {})
+        cache = self._prefix
         if year not in cache:
             prefix, count, day = [], 0, datetime.date(year, 1, 1)
             while day.year == year:
