@@ -1,5 +1,5 @@
 """Fixtures for the fees integration tests: a running FeesService, events
-published the way intake and review publish them, and SQL on fees' database."""
+published the way intake and review publish_event them, and SQL on fees' database."""
 import uuid
 
 import pytest
@@ -40,12 +40,6 @@ def completed_event(application_no, outcome="approved"):
 
 
 @pytest.fixture
-def publish(publish_event):
-    """publish(source, event_type, payload) as that service's outbox relay does."""
-    return publish_event
-
-
-@pytest.fixture
 def fees_sql(service_sql):
     return lambda sql, params=None: service_sql("fees", sql, params)
 
@@ -56,14 +50,14 @@ def fees(run_services):
 
 
 @pytest.fixture
-def billed(fees, publish, rpc, wait):
+def billed(fees, publish_event, rpc, wait):
     """billed(fees=..., approve=True) -> the bill of a fresh committed case."""
 
     def make(lines=None, **kwargs):
         lines = lines if lines is not None else [fee("F-MKT", "market", 5000), fee("F-FIRE", "fire", 12000)]
-        event = publish("intake", "application_accepted", accepted_event(lines, **kwargs))
+        event = publish_event("intake", "application_accepted", accepted_event(lines, **kwargs))
         if kwargs.get("kind") != "instant":
-            publish("review", "review_completed", completed_event(event["application_no"]))
+            publish_event("review", "review_completed", completed_event(event["application_no"]))
         return wait(lambda: bill_or_none(rpc, event["application_no"]), message="the bill")
 
     return make

@@ -44,17 +44,17 @@ def test_instant_item_with_a_fee_is_billed_at_acceptance(billed):
 
 @pytest.mark.parametrize("lines, free", [([], False), ([fee("F-MKT", "market", 5000)], True),
                                          ([fee("F-MKT", "market", 0)], False)])
-def test_no_fee_or_free_registration_never_gets_a_bill(fees, publish, rpc, wait, fees_sql, lines, free):
-    event = publish("intake", "application_accepted", accepted_event(lines, free_registration=free))
-    approval = publish("review", "review_completed", completed_event(event["application_no"]))
+def test_no_fee_or_free_registration_never_gets_a_bill(fees, publish_event, rpc, wait, fees_sql, lines, free):
+    event = publish_event("intake", "application_accepted", accepted_event(lines, free_registration=free))
+    approval = publish_event("review", "review_completed", completed_event(event["application_no"]))
     wait(lambda: inbox_done(fees_sql, approval["event_id"]), message="the approval to be handled")
     assert bill_or_none(rpc, event["application_no"]) is None
     assert outbox(fees_sql, "bill_issued", event["application_no"]) == []
 
 
-def test_rejected_case_gets_no_bill_and_unknown_cases_are_not_found(fees, publish, rpc, wait, fees_sql):
-    event = publish("intake", "application_accepted", accepted_event([fee("F-MKT", "market", 5000)]))
-    rejection = publish("review", "review_completed", completed_event(event["application_no"], "rejected"))
+def test_rejected_case_gets_no_bill_and_unknown_cases_are_not_found(fees, publish_event, rpc, wait, fees_sql):
+    event = publish_event("intake", "application_accepted", accepted_event([fee("F-MKT", "market", 5000)]))
+    rejection = publish_event("review", "review_completed", completed_event(event["application_no"], "rejected"))
     wait(lambda: inbox_done(fees_sql, rejection["event_id"]), message="the rejection to be handled")
     assert bill_or_none(rpc, event["application_no"]) is None
     with pytest.raises(RemoteError) as err:
@@ -65,20 +65,20 @@ def test_rejected_case_gets_no_bill_and_unknown_cases_are_not_found(fees, publis
     assert err.value.exc_type == "ValidationFailed"
 
 
-def test_approval_before_acceptance_is_retried_until_the_fee_lines_arrive(fees, publish, rpc, wait, fees_sql):
+def test_approval_before_acceptance_is_retried_until_the_fee_lines_arrive(fees, publish_event, rpc, wait, fees_sql):
     event = accepted_event([fee("F-FIRE", "fire", 3000)])
-    approval = publish("review", "review_completed", completed_event(event["application_no"]))
+    approval = publish_event("review", "review_completed", completed_event(event["application_no"]))
     wait(lambda: fees_sql("SELECT 1 FROM inbox WHERE event_id = %s AND status = 'retry'", (approval["event_id"],)),
          message="the early approval to be scheduled for retry")
-    publish("intake", "application_accepted", event)
+    publish_event("intake", "application_accepted", event)
     bill = wait(lambda: bill_or_none(rpc, event["application_no"]), message="the bill after the retry")
     assert bill["total_fen"] == 3000
 
 
-def test_a_second_approval_issues_no_second_bill_and_numbers_have_no_gaps(billed, publish, wait, fees_sql):
+def test_a_second_approval_issues_no_second_bill_and_numbers_have_no_gaps(billed, publish_event, wait, fees_sql):
     billed()
     bill = billed()
-    again = publish("review", "review_completed", completed_event(bill["application_no"]))
+    again = publish_event("review", "review_completed", completed_event(bill["application_no"]))
     wait(lambda: inbox_done(fees_sql, again["event_id"]), message="the second approval")
     assert len(fees_sql("SELECT 1 FROM bills WHERE application_no = %s", (bill["application_no"],))) == 1
     assert len(outbox(fees_sql, "bill_issued", bill["application_no"])) == 1

@@ -1,5 +1,5 @@
 """Fixtures for the notify integration tests: a running NotifyService, events
-published the way intake, review and fees publish them, SQL on notify's
+published the way intake, review and fees publish_event them, SQL on notify's
 database, and a real local HTTP server acting as the SMS gateway."""
 import hashlib
 import hmac
@@ -36,12 +36,6 @@ def accepted(application_no, phone, status="accepted", fees=(), collect="请携�
         departments=[], fees=[{"fee_code": f"F{i}", "name": "费", "department": "market", "amount_fen": a,
                                "treasury_account": "TR-1"} for i, a in enumerate(fees)],
         free_registration=not fees, collect=collect)
-
-
-@pytest.fixture
-def publish(publish_event):
-    """publish(source, event_type, payload) as that service's outbox relay does."""
-    return publish_event
 
 
 @pytest.fixture

@@ -19,18 +19,18 @@ def status_events(notify_sql, application_no):
         "ORDER BY id", (application_no,))]
 
 
-def test_an_applicant_hears_of_every_step_once(start_notify, publish, rpc, sent, notify_sql, wait):
+def test_an_applicant_hears_of_every_step_once(start_notify, publish_event, rpc, sent, notify_sql, wait):
     start_notify()
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone, fees=[20000, 10050]))
-    publish("review", "review_completed", event(application_no=no, outcome="approved", rejections=[],
+    publish_event("intake", "application_accepted", accepted(no, phone, fees=[20000, 10050]))
+    publish_event("review", "review_completed", event(application_no=no, outcome="approved", rejections=[],
                                                 completed_at="2026-03-10T15:00:00+08:00"))
-    publish("fees", "bill_issued", event(application_no=no, bill_no="B2026000001", total_fen=30050, lines=[],
+    publish_event("fees", "bill_issued", event(application_no=no, bill_no="B2026000001", total_fen=30050, lines=[],
                                          status="unpaid"))
-    publish("fees", "bill_paid", event(application_no=no, bill_no="B2026000001", total_fen=30050, lines=[],
+    publish_event("fees", "bill_paid", event(application_no=no, bill_no="B2026000001", total_fen=30050, lines=[],
                                        method="wechat", payment_ref="p1", receipt_no="R2026000009",
                                        paid_at="2026-03-11T10:00:00+08:00"))
-    publish("intake", "application_completed", event(
+    publish_event("intake", "application_completed", event(
         application_no=no, item_code="FOOD-1", item_name="食品经营许可", outcome="approved", status="completed",
         concluded_on="2026-03-11", applicant={"name": "张三丰", "name_masked": "张**", "phone": phone}))
     messages = sent(no, 5)
@@ -60,10 +60,10 @@ def test_an_applicant_hears_of_every_step_once(start_notify, publish, rpc, sent,
     assert {m["message_id"] for m in rpc.notify.messages(phone=phone)} == {m["message_id"] for m in messages}
 
 
-def test_delivery_receipts(start_notify, publish, rpc, sent, notify_sql):
+def test_delivery_receipts(start_notify, publish_event, rpc, sent, notify_sql):
     start_notify()
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1)
     delivered = rpc.notify.delivery_report(message["provider_message_id"], "delivered")
     assert delivered["status"] == "delivered" and delivered["delivered_at"]
@@ -82,10 +82,10 @@ def test_delivery_receipts(start_notify, publish, rpc, sent, notify_sql):
     assert set(problems) == {"provider_message_id", "status"}
 
 
-def test_a_failed_receipt_is_recorded_with_its_reason(start_notify, publish, rpc, sent):
+def test_a_failed_receipt_is_recorded_with_its_reason(start_notify, publish_event, rpc, sent):
     start_notify()
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1)
     failed = rpc.notify.delivery_report(message["provider_message_id"], "failed", reason="phone switched off")
     assert failed["status"] == "failed" and "phone switched off" in failed["failure_reason"]
@@ -100,23 +100,23 @@ def test_messages_query_is_validated(start_notify, rpc):
     assert rpc.notify.messages(application_no="2026ZWNOSUCH") == []
 
 
-def test_a_redelivered_event_sends_nothing_twice(start_notify, publish, sent, notify_sql, wait):
+def test_a_redelivered_event_sends_nothing_twice(start_notify, publish_event, sent, notify_sql, wait):
     start_notify()
     no, phone = new_application_no(), new_phone()
     accepted_event = accepted(no, phone)
     consumer = "evt-intake-application_accepted--notify.on_application_accepted"
     duplicates = platform_metrics.INBOX_DUPLICATES.labels("notify", consumer)
     before = duplicates._value.get()
-    publish("intake", "application_accepted", accepted_event)
+    publish_event("intake", "application_accepted", accepted_event)
     sent(no, 1)
-    publish("intake", "application_accepted", accepted_event)
-    publish("intake", "application_accepted", {**accepted_event, "occurred_at": "2026-03-02T09:00:01+08:00"})
+    publish_event("intake", "application_accepted", accepted_event)
+    publish_event("intake", "application_accepted", {**accepted_event, "occurred_at": "2026-03-02T09:00:01+08:00"})
     wait(lambda: duplicates._value.get() >= before + 2, message="both duplicates skipped")
     assert len(notify_sql("SELECT 1 FROM messages WHERE event_id = %s", (accepted_event["event_id"],))) == 1
     assert len(status_events(notify_sql, no)) == 1
 
 
-def test_a_review_event_before_the_contact_waits_for_it(start_notify, publish, sent, rpc, notify_sql, wait):
+def test_a_review_event_before_the_contact_waits_for_it(start_notify, publish_event, sent, rpc, notify_sql, wait):
     start_notify()
     no, phone = new_application_no(), new_phone()
     rejected = event(application_no=no, outcome="rejected", completed_at="2026-03-10T15:00:00+08:00", rejections=[
@@ -124,11 +124,11 @@ def test_a_review_event_before_the_contact_waits_for_it(start_notify, publish, s
          "legal_basis": "《食品经营许可管理办法》第十一条", "reviewer": "r1"},
         {"department": "fire", "department_name": "消防救援支队", "opinion": "疏散通道不足", "legal_basis": "《消防法》",
          "reviewer": "r2"}])
-    publish("review", "review_completed", rejected)
+    publish_event("review", "review_completed", rejected)
     wait(lambda: notify_sql("SELECT status FROM inbox WHERE event_id = %s AND status = 'retry'",
                             (rejected["event_id"],)), message="the early event to wait for a retry")
     assert rpc.notify.messages(application_no=no) == []
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     messages = sent(no, 2)
     [rejection] = [m for m in messages if m["template"] == "review_rejected"]
     assert "市场监管局：经营场所与住所不符（依据：《食品经营许可管理办法》第十一条）" in rejection["text"]
@@ -136,17 +136,17 @@ def test_a_review_event_before_the_contact_waits_for_it(start_notify, publish, s
     assert rejection["segments"] >= 2
 
 
-def test_the_one_notice_of_missing_materials_at_intake_and_review(start_notify, publish, sent):
+def test_the_one_notice_of_missing_materials_at_intake_and_review(start_notify, publish_event, sent):
     start_notify()
     no, phone = new_application_no(), new_phone()
-    publish("intake", "materials_requested", event(
+    publish_event("intake", "materials_requested", event(
         application_no=no, item_code="FOOD-1", item_name="食品经营许可", stage="intake", visits=1,
         applicant={"kind": "person", "name": "李四", "name_masked": "李*", "phone": phone},
         missing_materials=[{"code": "m1", "name": "营业执照"}, {"code": "m2", "name": "场所平面图"}]))
     [first] = sent(no, 1)
     assert "营业执照、场所平面图" in first["text"] and first["text"].startswith("【XX市政务服务中心】李*您好")
-    publish("intake", "application_accepted", accepted(no, phone))
-    publish("review", "materials_requested", event(application_no=no, stage="review", missing_materials=[
+    publish_event("intake", "application_accepted", accepted(no, phone))
+    publish_event("review", "materials_requested", event(application_no=no, stage="review", missing_materials=[
         {"code": "m3", "name": "卫生许可证明", "departments": ["health"]},
         {"code": "m4", "name": "消防验收意见书", "departments": ["fire"]}]))
     messages = sent(no, 3)
@@ -155,24 +155,24 @@ def test_the_one_notice_of_missing_materials_at_intake_and_review(start_notify, 
     assert "卫生许可证明、消防验收意见书" in review_notice["text"]
 
 
-def test_instant_items_get_a_suitable_receipt(start_notify, publish, sent):
+def test_instant_items_get_a_suitable_receipt(start_notify, publish_event, sent):
     start_notify()
     done_no, pay_no, phone = new_application_no(), new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(done_no, phone, status="completed", collect="当场领取证照。"))
-    publish("intake", "application_accepted", accepted(pay_no, phone, status="awaiting_payment", fees=[1500]))
+    publish_event("intake", "application_accepted", accepted(done_no, phone, status="completed", collect="当场领取证照。"))
+    publish_event("intake", "application_accepted", accepted(pay_no, phone, status="awaiting_payment", fees=[1500]))
     [done] = sent(done_no, 1)
     [pay] = sent(pay_no, 1)
     assert done["template"] == "application_completed_on_the_spot" and "当场领取证照。" in done["text"]
     assert pay["template"] == "application_awaiting_payment" and "15.00元" in pay["text"]
 
 
-def test_reviewers_get_yellow_red_and_supervision_notices(start_notify, publish, sent):
+def test_reviewers_get_yellow_red_and_supervision_notices(start_notify, publish_event, sent):
     start_notify()
     no, assignee, supervisor = new_application_no(), new_phone(), new_phone()
     common = dict(application_no=no, task_id=7, department="market", department_name="市场监管局",
                   assignee="王五", assignee_phone=assignee, due_date="2026-03-16")
-    publish("review", "task_warning", event(level="yellow", working_days_left=1, **common))
-    publish("review", "task_overdue", event(level="red", supervisor_phone=supervisor, working_days_overdue=2,
+    publish_event("review", "task_warning", event(level="yellow", working_days_left=1, **common))
+    publish_event("review", "task_overdue", event(level="red", supervisor_phone=supervisor, working_days_overdue=2,
                                             notice_no="DB-2026-0042", **common))
     messages = sent(no, 3)
     by_template = {m["template"]: m for m in messages}
@@ -185,14 +185,14 @@ def test_reviewers_get_yellow_red_and_supervision_notices(start_notify, publish,
     assert "督办通知DB-2026-0042" in notice["text"] and "王五" in notice["text"]
 
 
-def test_quiet_hours_hold_applicant_messages_but_not_red_warnings(start_notify, publish, rpc, sent, wait):
+def test_quiet_hours_hold_applicant_messages_but_not_red_warnings(start_notify, publish_event, rpc, sent, wait):
     zone = zoneinfo.ZoneInfo("Asia/Shanghai")
     now = datetime.datetime.now(zone)
     start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(hours=1)
     start_notify(OW_QUIET_HOURS=f"{start:%H:%M}-{end:%H:%M}")
     no, phone, assignee, supervisor = new_application_no(), new_phone(), new_phone(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
-    publish("review", "task_overdue", event(
+    publish_event("intake", "application_accepted", accepted(no, phone))
+    publish_event("review", "task_overdue", event(
         application_no=no, task_id=1, department="market", department_name="市场监管局", level="red",
         assignee="王五", assignee_phone=assignee, supervisor_phone=supervisor, due_date="2026-03-16",
         working_days_overdue=1, notice_no="DB-1"))
@@ -208,12 +208,12 @@ def test_quiet_hours_hold_applicant_messages_but_not_red_warnings(start_notify, 
     assert messages["task_supervision_notice"]["status"] == "sent"
 
 
-def test_the_daily_cap_holds_what_is_over_it_visibly(start_notify, publish, rpc, wait):
+def test_the_daily_cap_holds_what_is_over_it_visibly(start_notify, publish_event, rpc, wait):
     start_notify(OW_SMS_DAILY_CAP="2")
     phone = new_phone()
     numbers = [new_application_no() for _ in range(3)]
     for no in numbers:
-        publish("intake", "application_accepted", accepted(no, phone))
+        publish_event("intake", "application_accepted", accepted(no, phone))
 
     def settled():
         found = rpc.notify.messages(phone=phone)

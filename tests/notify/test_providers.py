@@ -15,7 +15,7 @@ def attempts_of(notify_sql, message_id):
                       (message_id,))
 
 
-def test_gateway_errors_are_retried_with_backoff_until_it_recovers(start_notify, gateway, publish, sent,
+def test_gateway_errors_are_retried_with_backoff_until_it_recovers(start_notify, gateway, publish_event, sent,
                                                                      notify_sql):
     gw = gateway()
     gw.script = ["fail", "fail"]
@@ -23,7 +23,7 @@ def test_gateway_errors_are_retried_with_backoff_until_it_recovers(start_notify,
     before = retries._value.get()
     start_notify(SMS_PROVIDER="http", **http_settings(gw))
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1)
     assert message["attempts"] == 3 and message["provider"] == "http"
     assert message["provider_message_id"].startswith("gw-")
@@ -37,13 +37,13 @@ def test_gateway_errors_are_retried_with_backoff_until_it_recovers(start_notify,
     assert retries._value.get() >= before + 2
 
 
-def test_a_read_timeout_is_retried_and_the_gateway_dedupes_on_the_message_id(start_notify, gateway, publish,
+def test_a_read_timeout_is_retried_and_the_gateway_dedupes_on_the_message_id(start_notify, gateway, publish_event,
                                                                               sent, notify_sql):
     gw = gateway(slow_seconds=1.0)
     gw.script = ["timeout"]
     start_notify(SMS_PROVIDER="http", **http_settings(gw))
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1)
     assert message["attempts"] == 2
     [timed_out, ok] = attempts_of(notify_sql, message["message_id"])
@@ -54,13 +54,13 @@ def test_a_read_timeout_is_retried_and_the_gateway_dedupes_on_the_message_id(sta
     assert gw.accepted[message["message_id"]] == message["provider_message_id"]
 
 
-def test_failover_to_the_second_provider_when_the_first_keeps_failing(start_notify, gateway, publish, sent,
+def test_failover_to_the_second_provider_when_the_first_keeps_failing(start_notify, gateway, publish_event, sent,
                                                                       notify_sql):
     down, backup = gateway(default="fail"), gateway()
     start_notify(SMS_PROVIDER="http", SMS_FALLBACK_PROVIDER="http_backup", SMS_FAILOVER_AFTER="2",
                  **http_settings(down), **http_settings(backup, "SMS_HTTP_BACKUP_"))
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1)
     assert message["provider"] == "http_backup" and message["attempts"] == 3
     assert len(down.requests_for(phone)) == 2 and len(backup.requests_for(phone)) == 1
@@ -68,11 +68,11 @@ def test_failover_to_the_second_provider_when_the_first_keeps_failing(start_noti
         ("http", "retry"), ("http", "retry"), ("http_backup", "sent")]
 
 
-def test_a_refused_number_fails_for_good_with_its_reason(start_notify, gateway, publish, sent, notify_sql, wait):
+def test_a_refused_number_fails_for_good_with_its_reason(start_notify, gateway, publish_event, sent, notify_sql, wait):
     gw = gateway(default="refuse")
     start_notify(SMS_PROVIDER="http", **http_settings(gw))
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1, status="failed")
     assert message["attempts"] == 1 and "INVALID_PHONE" in message["failure_reason"]
     wait(lambda: notify_sql("SELECT 1 FROM outbox WHERE event_type = 'message_status' "
@@ -80,11 +80,11 @@ def test_a_refused_number_fails_for_good_with_its_reason(start_notify, gateway, 
          message="the failure reported to intake")
 
 
-def test_an_unreachable_gateway_is_bounded_and_recorded(start_notify, publish, sent, notify_sql):
+def test_an_unreachable_gateway_is_bounded_and_recorded(start_notify, publish_event, sent, notify_sql):
     start_notify(SMS_PROVIDER="http", SMS_HTTP_URL="http://127.0.0.1:9/sms/send", SMS_HTTP_KEY="k",
                  SMS_HTTP_CONNECT_TIMEOUT="0.3", SMS_MAX_ATTEMPTS="3", SMS_RETRY_BASE_SECONDS="0.1")
     no, phone = new_application_no(), new_phone()
-    publish("intake", "application_accepted", accepted(no, phone))
+    publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1, status="failed")
     assert message["attempts"] == 3 and "gave up after 3 attempts" in message["failure_reason"]
     assert len(attempts_of(notify_sql, message["message_id"])) == 3
