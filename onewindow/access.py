@@ -29,7 +29,6 @@ Users are created with `rabbitmqctl` when it is available, otherwise through
 the management HTTP API (port 15672).
 """
 import json
-import os
 import re
 import secrets
 import shutil
@@ -40,6 +39,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from . import config
+
 
 RPC_EXCHANGE = "nameko-rpc"
 DEFAULT_EXCHANGE = "amq.default"  # the nameless exchange, as permissions name it
@@ -70,11 +70,12 @@ def department_user_name(code, prefix="ow"):
     return f"{prefix}-dept-{code}"
 
 
-def service_grant(service, subscriptions):
+def service_grant(service, subscriptions, calls=()):
     """The grant of a service's own user.
 
     `subscriptions` is [(source_service, event_type, queue_name)] as returned
-    by `onewindow.topology.subscriptions()`; only this service's entries count.
+    by `Centre.subscriptions()`; only this service's entries count. `calls`
+    names the services it calls over RPC (its ServiceRpcProxy dependencies).
     """
     own = [(source, event_type) for source, event_type, queue in subscriptions
            if queue.split("--", 1)[-1].startswith(f"{service}.")]
@@ -89,8 +90,10 @@ def service_grant(service, subscriptions):
     source_exchanges = [re.escape(f"{source}.events") for source in sources]
     rpc = re.escape(RPC_EXCHANGE)
     topics = {
-        # binds rpc-<service> with "<service>.*"; publishes replies to callers' uuids
-        RPC_EXCHANGE: (f"^{UUID}$", _any_of(rf"{svc}\.\*", UUID)),
+        # binds rpc-<service> with "<service>.*"; publishes replies to callers'
+        # uuids, and its calls to the services it calls
+        RPC_EXCHANGE: (_any_of(UUID, *(rf"{re.escape(t)}\.[a-z_]+" for t in sorted(calls))),
+                       _any_of(rf"{svc}\.\*", UUID)),
         # publishes its own event types; binds nothing there
         f"{service}.events": (r"^[a-z_]+$", "^$"),
     }
@@ -110,7 +113,7 @@ def service_grant(service, subscriptions):
     )
 
 
-def department_grant(services=config.SERVICES, methods=None):
+def department_grant(services, methods=None):
     """A department system: calls RPC methods and reads its own replies.
 
     It may declare, bind and consume only standalone reply queues, bind them
@@ -128,6 +131,19 @@ def department_grant(services=config.SERVICES, methods=None):
                  topics={RPC_EXCHANGE: (calls, f"^{UUID}$")})
 
 
+def callable_methods(role, methods):
+    """`service.method` of every RPC method this role may call, from
+    `entrypoints.rpc_methods(classes)`: the services' own declarations."""
+    return sorted(name for name, method in methods.items() if role in method.roles or role == "gateway")
+
+
+def caller_grant(role, methods):
+    """A principal's grant: a standalone reply queue, and publishing calls to
+    exactly the methods its role may call (the gateway: every method, since
+    it calls on behalf of every role)."""
+    return department_grant((), methods=callable_methods(role, methods))
+
+
 # --- applying grants --------------------------------------------------------
 
 class AccessError(RuntimeError):
@@ -139,11 +155,11 @@ def _rabbitmqctl(*args, stdin=None):
 
 
 def _management(method, path, body=None):
-    user = os.environ.get("OW_RABBITMQ_ADMIN_USER", "guest")
-    password = os.environ.get("OW_RABBITMQ_ADMIN_PASSWORD", "guest")
+    user = config.rabbitmq_admin_user()
+    password = config.rabbitmq_admin_password()
     import base64
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    url = os.environ.get("OW_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
+    url = config.rabbitmq_management_url()
     req = urllib.request.Request(f"{url}/api/{path}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
                                  headers={"content-type": "application/json",
@@ -152,7 +168,7 @@ def _management(method, path, body=None):
 
 
 def _use_rabbitmqctl():
-    return shutil.which("rabbitmqctl") is not None and os.environ.get("OW_ACCESS_BACKEND") != "http"
+    return shutil.which("rabbitmqctl") is not None and config.access_backend() != "http"
 
 
 def _ctl(*args, stdin=None):
@@ -203,11 +219,10 @@ def delete_user(user):
         pass
 
 
-def create_service_users(vhost, services=config.SERVICES, prefix="ow", passwords=None, subscriptions=None):
-    """One user per service. Returns {service: (user, password)}."""
-    if subscriptions is None:
-        from . import topology
-        subscriptions = topology.subscriptions()
+def create_service_users(vhost, centre, prefix="ow", passwords=None):
+    """One user per service of `centre`. Returns {service: (user, password)}."""
+    subscriptions = centre.subscriptions()
+    services = centre.names
     from concurrent.futures import ThreadPoolExecutor
 
     passwords = passwords or {}
@@ -215,19 +230,20 @@ def create_service_users(vhost, services=config.SERVICES, prefix="ow", passwords
             for service in services}
     # each rabbitmqctl call starts a VM: the users are made side by side
     with ThreadPoolExecutor(max_workers=len(made) or 1) as pool:
-        for done in [pool.submit(apply_grant, vhost, user, password, service_grant(service, subscriptions))
+        for done in [pool.submit(apply_grant, vhost, user, password,
+                                 service_grant(service, subscriptions, centre.calls(service)))
                      for service, (user, password) in made.items()]:
             done.result()
     return made
 
 
-def create_department_user(vhost, code, password=None, prefix="ow", methods=None):
+def create_department_user(vhost, code, services, password=None, prefix="ow", methods=None):
     """A department system's user (`ow-dept-<code>`). Returns (user, password)."""
     if not DEPARTMENT_CODE.match(code):
         raise ValueError(f"department code must be 1-32 letters, digits or _: {code!r}")
     user = department_user_name(code, prefix)
     password = password or secrets.token_hex(16)
-    apply_grant(vhost, user, password, department_grant(methods=methods))
+    apply_grant(vhost, user, password, department_grant(services, methods=methods))
     return user, password
 
 
@@ -235,7 +251,7 @@ def amqp_uri_for(user, password, vhost, broker="127.0.0.1:5672"):
     return f"amqp://{_q(user)}:{_q(password)}@{broker}/{_q(vhost)}"
 
 
-def declare_topology(admin_uri):
+def declare_topology(admin_uri, centre):
     """Declare, as the administrator, everything the restricted users only use:
     the event exchanges and consumer queues (onewindow.topology), the RPC
     exchange and each service's RPC queue. Run it at set-up, before the
@@ -245,11 +261,11 @@ def declare_topology(admin_uri):
 
     from . import topology
 
-    subs = topology.declare(admin_uri)
+    subs = topology.declare(admin_uri, centre.subscriptions())
     exchange = get_rpc_exchange({})
     with Connection(admin_uri, connect_timeout=10) as conn:
         channel = conn.channel()
         exchange(channel).declare()
-        for service in config.SERVICES:
+        for service in centre.names:
             Queue(f"rpc-{service}", exchange=exchange, routing_key=f"{service}.*", durable=True)(channel).declare()
     return subs

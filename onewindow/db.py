@@ -8,15 +8,19 @@ then fails to commit.
 """
 import onewindow  # noqa: F401  (sets PSYCOPG_WAIT_FUNC before psycopg loads)
 
+import contextlib
 import logging
 import threading
+import time
 
 from nameko.extensions import DependencyProvider
+from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from . import config, outbox
+from . import config, logs, outbox, topology
+from .errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +72,23 @@ class UnitOfWork:
         """A nested transaction: an error inside undoes only what it did."""
         return self.conn.transaction()
 
-    def emit(self, event_type, payload):
+    @contextlib.contextmanager
+    def unique(self, conflict):
+        """A write keyed on a caller's idempotency reference, in a savepoint.
+        The use case first looks the reference up (an earlier identical call
+        gets its first answer again); this catches the call that takes the
+        same reference at the same instant: what the block wrote is undone
+        and the caller gets Conflict(conflict), the rest of the unit stands."""
+        try:
+            with self.savepoint():
+                yield
+        except UniqueViolation:
+            raise Conflict(conflict) from None
+
+    def emit(self, event_type, payload, occurred_at=None):
         """Record an event in the outbox, in this transaction. Returns it with
-        its event_id and occurred_at."""
-        event = outbox.record(self, event_type, payload)
+        its event_id and occurred_at (now, or the given time of the fact)."""
+        event = outbox.record(self, event_type, payload, occurred_at)
         self.emitted.append(event)
         return event
 
@@ -106,12 +123,17 @@ class UnitOfWork:
 
 
 class Database(DependencyProvider):
-    """Hands each worker a UnitOfWork; runs the outbox relay of its service."""
+    """Hands each worker a UnitOfWork; runs the outbox relay of its service
+    and its housekeeping (table sizes, retention)."""
 
-    def __init__(self, dao=None, **kwargs):
-        # `dao` wraps the unit of work in a service's store (its domain methods);
-        # without it the worker gets the bare UnitOfWork.
-        self.dao = dao
+    TABLE_SIZES_INTERVAL = 60.0
+    READY_TIMEOUT = 60.0
+
+    def __init__(self, store=None, **kwargs):
+        # `store` (a Store subclass) wraps the unit of work in the service's
+        # domain-named methods; without it the worker gets the bare UnitOfWork.
+        # Services name this dependency `store`; nothing here depends on it.
+        self.store = store
         self._units = {}
         self._lock = threading.Lock()
         super().__init__(**kwargs)
@@ -122,17 +144,48 @@ class Database(DependencyProvider):
         self.amqp_uri = self.container.config.get("AMQP_URI") or config.amqp_uri()
         self.pool = None
         self.relay = None
+        self._housekeeping = False
+        self._ready = threading.Event()
 
     def start(self):
         # Enough for the workers that really run SQL at once; PostgreSQL's
         # default of 100 connections is shared by every service and replica.
         size = int(self.container.config.get("DB_POOL_SIZE") or config.db_pool_size())
         self.pool = connect_pool(self.url, max_size=size, name=self.service_name)
-        self.relay = outbox.Relay(self.service_name, self.pool, self.amqp_uri)
+        self._ready.set()
+        self.relay = outbox.Relay(self.service_name, self.pool, self.amqp_uri,
+                                  subscriptions=self.container.config.get(topology.SUBSCRIPTIONS_KEY, ()))
         self.relay.declare_topology()
         self.container.spawn_managed_thread(self.relay.run, identifier=f"{self.service_name}.relay")
+        self._housekeeping = True
+        self.container.spawn_managed_thread(self.housekeeping, identifier=f"{self.service_name}.housekeeping")
+
+    def housekeeping(self):
+        """Table sizes for the dashboards every minute; retention (see
+        onewindow.retention) every OW_PURGE_INTERVAL_SECONDS."""
+        import eventlet
+
+        from . import retention
+        purged_at = time.monotonic()  # not at once: a restart loop must not purge in a loop
+        while self._housekeeping:
+            eventlet.sleep(self.TABLE_SIZES_INTERVAL)
+            if not self._housekeeping:
+                break
+            try:
+                interval = config.purge_interval_seconds()
+                if interval > 0 and time.monotonic() - purged_at >= interval:
+                    purged_at = time.monotonic()
+                    with self.unit_of_work() as unit:
+                        done = retention.purge(unit, self.store(unit) if self.store else None)
+                    if done:
+                        log.info("%s retention: %s", self.service_name, done)
+                with self.unit_of_work() as unit:
+                    retention.record_table_sizes(self.service_name, unit)
+            except Exception:
+                log.exception("%s housekeeping failed; trying again later", self.service_name)
 
     def stop(self):
+        self._housekeeping = False
         if self.relay:
             self.relay.stop()
         if self.pool:
@@ -145,10 +198,18 @@ class Database(DependencyProvider):
         """A unit of work outside any worker (for tests and commands)."""
         return UnitOfWork(self.pool, self.service_name, self.relay.wake if self.relay else None)
 
+    def worker_setup(self, worker_ctx):
+        # In the worker's own greenlet: every line it logs names its call and case.
+        logs.enter(worker_ctx)
+
     def get_dependency(self, worker_ctx):
+        # nameko starts entrypoints beside dependencies: a call may come in
+        # while the pool still waits for PostgreSQL (a restart after a crash)
+        if not self._ready.wait(self.READY_TIMEOUT):
+            raise ConnectionError(f"{self.service_name}: the database is not reachable yet")
         unit = self.unit_of_work()
         self._units[worker_ctx] = unit
-        return self.dao(unit) if self.dao else unit
+        return self.store(unit) if self.store else unit
 
     def finish(self, worker_ctx, exc_info):
         """Commit when the worker succeeded, else roll back. Raises if the
@@ -174,14 +235,17 @@ __all__ = ["Database", "UnitOfWork", "Jsonb", "connect_pool"]
 
 
 class Store:
-    """Base of each service's data-access object: domain-named methods over
-    one unit of work (worker gets `Store(unit)` as `self.db`)."""
+    """Base of each service's store: domain-named methods over one unit of
+    work (a worker gets `Store(unit)` as `self.store`)."""
 
     def __init__(self, unit):
         self.unit = unit
 
-    def emit(self, event_type, payload):
-        return self.unit.emit(event_type, payload)
+    def emit(self, event_type, payload, occurred_at=None):
+        return self.unit.emit(event_type, payload, occurred_at)
+
+    def unique(self, conflict):
+        return self.unit.unique(conflict)
 
     def one(self, sql, params=None):
         return self.unit.one(sql, params)

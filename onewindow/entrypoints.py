@@ -1,32 +1,45 @@
 """nameko entrypoints that finish the unit of work before they answer.
 
-- `rpc`: commits, then replies; the contract's errors are expected (logged as
-  warnings); results are plain JSON (ISO dates).
+- `rpc(roles=(...))`: who may call (onewindow/principals.py), checked before
+  any argument is looked at; the caller's principal is `self.caller` in the
+  method. Commits, then replies; the contract's errors are expected (logged as
+  warnings); results are plain JSON (ISO dates). A message that cannot be a
+  call is set aside (onewindow/wire.py) and never reaches a worker.
 - `event_handler(source, event_type)`: runs the handler through the inbox
   (once per event_id, retried with backoff, parked at the end), commits, then
   acks. If even the commit fails (database down), the message is requeued
-  after a pause rather than in a hot loop.
+  after a pause rather than in a hot loop. An event that is not a JSON object
+  with an `event_id`, or holds what PostgreSQL cannot store, is set aside.
+- `http(method, url)`: nameko's web entrypoint, committing before it responds.
 - `timer`: nameko's; its unit of work finishes in worker_result.
 
-A service using these must call its Database dependency `db`.
+A service using these has one Database dependency (named `store` by
+convention; found by its type, not its name).
 """
 import functools
 import inspect
+import json
 import logging
 import sys
+from dataclasses import dataclass
 
 import amqp.exceptions
 import eventlet
 import kombu.exceptions
+import psycopg
+from nameko.constants import HEADER_PREFIX
+from nameko.containers import ContainerBeingKilled
 from nameko.events import EventHandler
-from nameko.rpc import Rpc
+from nameko.rpc import Rpc, RpcConsumer, RpcProxy
 from nameko.timer import timer  # noqa: F401  (re-exported)
+from nameko.web.handlers import HttpRequestHandler
 
-from . import inbox
+from . import idempotency, inbox, principals, topology
 from .db import Database
-from .errors import CONTRACT_ERRORS, ValidationFailed
+from .errors import CONTRACT_ERRORS, Forbidden, NotFound, ValidationFailed
 from .outbox import REDELIVERY_HEADER
 from .validation import text_problems, wire
+from .wire import GuardedQueueConsumer, answer, can_answer, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +59,94 @@ def finish_units(entrypoint, worker_ctx, exc_info):
     return exc_info
 
 
+# The key under which the entrypoint hands the broker-validated identity to
+# the worker; a request that brings it itself is refused.
+IDENTITY = "_ow_identity"
+BEHALF_HEADER = f"{HEADER_PREFIX}.{principals.ON_BEHALF_OF}"
+
+
+def context_from_headers(message):
+    """nameko context data from the `nameko.*` headers, keeping only plain
+    values: a hostile header must not break the worker it travels with."""
+    data = {}
+    for key, value in (message.headers or {}).items():
+        if not isinstance(key, str) or not key.startswith(HEADER_PREFIX + "."):
+            continue
+        key = key[len(HEADER_PREFIX) + 1:]
+        if key == "call_id_stack":
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                data[key] = value[-10:]
+        elif isinstance(value, str) and not text_problems(value, key):
+            data[key] = value
+    return data
+
+
+class GuardedRpcConsumer(RpcConsumer):
+    """Routes calls to methods like nameko's, and sets aside whatever cannot
+    be a call: no reply_to (nameko would die on it), a body that is not
+    {"args": [...], "kwargs": {...}}, an unknown method, an undecodable body."""
+
+    queue_consumer = GuardedQueueConsumer()
+
+    def setup(self):
+        # declared with the queue type of the services' own queues
+        super().setup()
+        self.queue.queue_arguments = dict(self.queue.queue_arguments or {}, **topology.queue_arguments())
+
+    def handle_message(self, body, message):
+        try:
+            self._route(body, message)
+        except Exception:  # never out of this thread: it would kill the container
+            log.exception("could not route a call")
+            set_aside(self.container, "rpc", self.queue.name, message, "unroutable")
+
+    def _route(self, body, message):
+        routing_key = message.delivery_info.get("routing_key", "")
+        if not can_answer(message):
+            set_aside(self.container, "rpc", self.queue.name, message, "no_reply_to",
+                      f"reply_to {message.properties.get('reply_to')!r}"[:200])
+            return
+        if not (isinstance(body, dict) and isinstance(body.get("args"), list)
+                and isinstance(body.get("kwargs"), dict)):
+            self.refuse(message, "not_a_call", ValidationFailed(
+                {"_request": ["the body must be a JSON object with args (a list) and kwargs (an object)"]}))
+            return
+        provider = next((p for p in self._providers
+                         if f"{self.container.service_name}.{p.method_name}" == routing_key), None)
+        if provider is None:
+            self.refuse(message, "unknown_method", NotFound(f"{self.container.service_name} has no method "
+                                                            f"{routing_key.split('.', 1)[-1][:100]!r}"))
+            return
+        provider.handle_message(body, message)
+
+    def refuse(self, message, reason, exc):
+        answered = answer(self.container, message, exc)
+        set_aside(self.container, "rpc", self.queue.name, message, reason, str(exc)[:500], answered=answered)
+
+    def reject_undecodable(self, message, reason):
+        self.refuse(message, "undecodable", ValidationFailed(
+            {"_request": ["the body must be JSON (content type application/json, UTF-8)"]}))
+
+
 class CommittingRpc(Rpc):
-    def __init__(self, expected_exceptions=CONTRACT_ERRORS, **kwargs):
+    rpc_consumer = GuardedRpcConsumer()
+
+    def __init__(self, expected_exceptions=CONTRACT_ERRORS, roles=None, **kwargs):
+        self.roles = roles
         super().__init__(expected_exceptions=expected_exceptions, **kwargs)
+
+    def handle_message(self, body, message):
+        kwargs = dict(body["kwargs"])
+        if IDENTITY in kwargs:
+            self.rpc_consumer.refuse(message, "not_a_call", ValidationFailed({IDENTITY: ["is not an argument"]}))
+            return
+        headers = message.headers or {}
+        kwargs[IDENTITY] = (message.properties.get("user_id"), headers.get(BEHALF_HEADER))
+        try:
+            self.container.spawn_worker(self, body["args"], kwargs, context_data=context_from_headers(message),
+                                        handle_result=functools.partial(self.handle_result, message))
+        except ContainerBeingKilled:
+            self.rpc_consumer.requeue_message(message)
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         exc_info = finish_units(self, worker_ctx, exc_info)
@@ -59,35 +157,98 @@ class CommittingRpc(Rpc):
             # The work is committed; the caller hears nothing and retries with
             # the same idempotency key. Letting this raise would kill the container.
             log.warning("could not reply to %s, the broker connection is gone: %r", worker_ctx, exc)
-            return result, exc_info
+        except Exception as exc:  # e.g. a reply the broker refuses: the call is done, not the container
+            set_aside(self.container, "rpc", self.rpc_consumer.queue.name, message, "reply_failed", repr(exc)[:500])
+        return result, exc_info
 
 
-def rpc(fn=None, **kwargs):
-    """Like nameko's rpc, committing before the reply; arguments that are
-    not storable text (NUL, lone surrogates) or do not fit the method's
-    signature are a ValidationFailed naming every one, before any work."""
+def rpc(fn=None, *, roles=None, **kwargs):
+    """Like nameko's rpc, committing before the reply. `roles` names who may
+    call (onewindow.principals; none declared: nobody); anyone else gets Forbidden before the arguments are
+    looked at. The method sees its caller as `self.caller` (a Principal). A
+    department may name only its own department in a `department` argument.
+    Arguments that are not storable text (NUL, lone surrogates) or do not fit
+    the method's signature are a ValidationFailed naming every one."""
+    # Undeclared, nobody may call it (tests/security/test_identity.py
+    # checks that every method of the centre declares its roles).
+    roles = tuple(roles or ())
+    unknown = set(roles) - set(principals.ROLES)
+    if unknown:
+        raise TypeError(f"unknown roles {sorted(unknown)}; roles are {principals.ROLES}")
     if fn is None:
-        return lambda f: rpc(f, **kwargs)
+        return lambda f: rpc(f, roles=roles, **kwargs)
     signature = inspect.signature(fn)
+    method = fn.__name__
 
     @functools.wraps(fn)
     def checked(self, *args, **call_kwargs):
+        user_id, on_behalf_of = call_kwargs.pop(IDENTITY, (None, None))
+        if user_id is None:
+            caller = principals.NOBODY  # no query: nobody to look up
+        else:
+            caller = principals.resolve(unit_of(self), user_id, on_behalf_of)
+        principals.authorise(caller, roles, f"{self.name}.{method}")
+        self.caller = caller
         try:
             bound = signature.bind(self, *args, **call_kwargs)
         except TypeError as exc:
             raise ValidationFailed({"_call": [str(exc)]}) from None
+        named = bound.arguments.get("department")
+        # a blank or missing department names none: validation lists it
+        if caller.role == principals.DEPARTMENT and isinstance(named, str) and named and named != caller.department:
+            raise Forbidden(f"{caller.name} acts for department {caller.department} only")
+        arguments = dict(list(bound.arguments.items())[1:])
         problems = {}
-        for name, value in list(bound.arguments.items())[1:]:
+        for name, value in arguments.items():
             problems.update(text_problems(value, name))
         if problems:
             raise ValidationFailed(problems)
-        return fn(self, *args, **call_kwargs)
+        key = idempotency.key_of(arguments)
+        if key is None or caller.anonymous:
+            return fn(self, *args, **call_kwargs)
+        unit, name = unit_of(self), f"{self.name}.{method}"
+        first = idempotency.claim(unit, name, key, caller.name, arguments)
+        if first is not None:
+            return first
+        result = wire(fn(self, *args, **call_kwargs))
+        idempotency.keep(unit, name, key, result)
+        return result
 
-    return CommittingRpc.decorator(**kwargs)(checked)
+    checked.roles = roles
+    return CommittingRpc.decorator(roles=roles, **kwargs)(checked)
+
+
+class CommittingHttp(HttpRequestHandler):
+    """nameko's HTTP entrypoint, committing before the response goes out."""
+
+    def handle_result(self, event, worker_ctx, result, exc_info):
+        exc_info = finish_units(self, worker_ctx, exc_info)
+        return super().handle_result(event, worker_ctx, result, exc_info)
+
+
+http = CommittingHttp.decorator
+
+
+# An event_id longer than this is not an id (and would not fit the index).
+MAX_EVENT_ID = 200
+
+
+def event_problem(body):
+    """Why a body cannot be an event, or None."""
+    if not isinstance(body, dict):
+        return "no_event_id", f"the body is a JSON {type(body).__name__}, not an object"
+    event_id = body.get("event_id")
+    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > MAX_EVENT_ID:
+        return "no_event_id", f"event_id must be a string of 1-{MAX_EVENT_ID} characters"
+    problems = text_problems(body, "event")
+    if problems:
+        return "unstorable", json.dumps(problems, ensure_ascii=True)[:500]
+    return None
 
 
 class InboxEventHandler(EventHandler):
     REQUEUE_PAUSE_SECONDS = 2.0
+    queue_consumer = GuardedQueueConsumer()
 
     def __init__(self, source_service, event_type, **kwargs):
         kwargs.setdefault("requeue_on_error", True)
@@ -95,22 +256,40 @@ class InboxEventHandler(EventHandler):
 
     @property
     def queue_name(self):
-        return f"evt-{self.source_service}-{self.event_type}--{self.container.service_name}.{self.method_name}"
+        return topology.consumer_queue(self.source_service, self.event_type, self.container.service_name,
+                                       self.method_name)
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = dict(self.queue.queue_arguments or {}, **topology.queue_arguments())
 
     def handle_message(self, body, message):
+        try:
+            problem = event_problem(body)
+        except Exception as exc:  # e.g. nesting too deep to walk
+            problem = ("unstorable", repr(exc)[:200])
+        if problem:
+            set_aside(self.container, "event", self.queue_name, message, *problem)
+            return
         redelivery = REDELIVERY_HEADER in (message.headers or {})
-        context_data = self.unpack_message_headers(message)
         handle_result = functools.partial(self.handle_result, message)
         try:
             self.container.spawn_worker(
                 self, (body,), {"_inbox": (self.queue_name, self.event_type, redelivery)},
-                context_data=context_data, handle_result=handle_result,
+                context_data=context_from_headers(message), handle_result=handle_result,
             )
         except Exception:
             self.queue_consumer.requeue_message(message)
 
+    def reject_undecodable(self, message, reason):
+        set_aside(self.container, "event", self.queue_name, message, "undecodable", reason)
+
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         exc_info = finish_units(self, worker_ctx, exc_info)
+        if exc_info is not None and isinstance(exc_info[1], UNSTORABLE):
+            # The inbox itself could not store this event: retrying cannot help.
+            set_aside(self.container, "event", self.queue_name, message, "unstorable", repr(exc_info[1])[:500])
+            return result, None
         if exc_info is not None:
             # Nothing was recorded (the database failed): requeue, not hot.
             eventlet.sleep(self.REQUEUE_PAUSE_SECONDS)
@@ -122,16 +301,80 @@ class InboxEventHandler(EventHandler):
         return result, exc_info
 
 
-def event_handler(source_service, event_type, **kwargs):
-    """Decorate `def on_x(self, event)`: called once per event_id."""
+# What PostgreSQL says of a value it will never store (bad text, a number out
+# of range, an index entry too large), unlike a database that is down.
+UNSTORABLE = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
+
+
+def unit_of(service):
+    """The unit of work of the worker running on `service` (its Database
+    dependency, whatever the attribute is called)."""
+    for klass in type(service).__mro__:
+        for name, value in vars(klass).items():
+            if isinstance(value, Database):
+                injected = getattr(service, name)
+                return getattr(injected, "unit", injected)
+    raise RuntimeError(f"{type(service).__name__} has no Database dependency")
+
+
+def event_handler(source_service, *event_types, **kwargs):
+    """Decorate `def on_x(self, event)`: called once per event_id, for each of
+    the event types named. A handler that takes several types declares an
+    `event_type` parameter and gets the type of each event in it; the map
+    from type to effect then lives in the use case, not in an if/elif."""
+    if not event_types:
+        raise TypeError("event_handler needs at least one event type")
 
     def decorator(fn):
+        wants_type = "event_type" in inspect.signature(fn).parameters
+
         @functools.wraps(fn)
         def through_inbox(self, payload, _inbox=None):
-            consumer, kind, redelivery = _inbox or (fn.__name__, event_type, False)
-            unit = getattr(self.db, "unit", self.db)
-            inbox.consume(unit, consumer, kind, payload, lambda: fn(self, payload), redelivery)
+            consumer, kind, redelivery = _inbox or (fn.__name__, event_types[0], False)
+            handle = (lambda: fn(self, payload, event_type=kind)) if wants_type else (lambda: fn(self, payload))
+            inbox.consume(unit_of(self), consumer, kind, payload, handle, redelivery)
 
-        return InboxEventHandler.decorator(source_service, event_type, **kwargs)(through_inbox)
+        for event_type in event_types:
+            through_inbox = InboxEventHandler.decorator(source_service, event_type, **kwargs)(through_inbox)
+        return through_inbox
 
     return decorator
+
+
+def subscriptions(classes):
+    """[(source_service, event_type, queue_name)] of every inbox handler of
+    the given service classes."""
+    found = []
+    for cls in classes:
+        for attr, member in vars(cls).items():
+            for entrypoint in getattr(member, "nameko_entrypoints", ()):
+                if isinstance(entrypoint, InboxEventHandler):
+                    found.append((entrypoint.source_service, entrypoint.event_type,
+                                  topology.consumer_queue(entrypoint.source_service, entrypoint.event_type,
+                                                          cls.name, attr)))
+    return sorted(set(found))
+
+
+@dataclass(frozen=True)
+class RpcMethod:
+    roles: tuple
+    signature: inspect.Signature  # with self
+
+
+def rpc_methods(classes):
+    """{"service.method": RpcMethod} of every RPC method of the given service
+    classes: who may call it, as its `@rpc(roles=...)` declares, and how."""
+    return {f"{cls.name}.{attr}": RpcMethod(member.roles, inspect.signature(member))
+            for cls in classes for attr, member in vars(cls).items()
+            if any(isinstance(e, CommittingRpc) for e in getattr(member, "nameko_entrypoints", ()))}
+
+
+class ServiceRpcProxy(RpcProxy):
+    """nameko's RpcProxy, calling as the service's own broker user: it sets
+    `user_id` (the user of the service's AMQP_URI), which nameko's never
+    does, so the called service sees a principal of role `service`."""
+
+    def setup(self):
+        super().setup()
+        from .client import user_of
+        self.options = dict(self.options, user_id=user_of(self.container.config["AMQP_URI"]))

@@ -30,3 +30,10 @@ class Forbidden(ContractError):
 
 
 CONTRACT_ERRORS = (ValidationFailed, NotFound, Conflict, Forbidden)
+
+
+class PrerequisiteMissing(Exception):
+    """An event came before the one it builds on (it travelled on another
+    queue, or its sender was down). Not a failure: the inbox keeps the event
+    and runs it again on a schedule that outlasts a long outage, and parks it
+    only when the wait runs out. Never reaches a caller."""

@@ -6,6 +6,11 @@ undone (savepoint), the event is kept in the inbox with status `retry` and a
 backoff, and the message is acked: the relay sends it back to the consumer's
 queue when the backoff is over. After the last attempt it is `parked`, where
 `onewindow parked` lists it and replays it. Nothing is acked and forgotten.
+
+A handler that raises PrerequisiteMissing has not failed: the event it builds
+on is still on its way (another queue, a sender that was down). The event
+`waits`: it is run again on a schedule capped at OW_INBOX_WAIT_CAP_SECONDS,
+without using up its attempts, and parked only after OW_INBOX_WAIT_SECONDS.
 """
 import hashlib
 import json
@@ -14,6 +19,7 @@ import logging
 from psycopg.types.json import Jsonb
 
 from . import config, metrics
+from .errors import PrerequisiteMissing
 from .outbox import backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -45,7 +51,7 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
             "SELECT status, attempts FROM inbox WHERE consumer = %s AND event_id = %s FOR UPDATE",
             (consumer, event_id),
         )
-        if row["status"] == "done" or not (redelivery and row["status"] in ("retry", "parked")):
+        if row["status"] == "done" or not (redelivery and row["status"] in ("retry", "waiting", "parked")):
             metrics.INBOX_DUPLICATES.labels(service, consumer).inc()
             unit.execute("UPDATE inbox SET duplicates = duplicates + 1 WHERE consumer = %s AND event_id = %s",
                          (consumer, event_id))
@@ -56,6 +62,9 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
     try:
         with unit.savepoint():
             handler()
+    except PrerequisiteMissing as exc:
+        wait_for_prerequisite(unit, consumer, event_id, attempts, exc)
+        return False
     except Exception as exc:
         attempts += 1
         parked = attempts >= config.inbox_max_attempts()
@@ -63,7 +72,7 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
         log.warning("%s failed on event %s (attempt %d)%s: %r", consumer, event_id, attempts,
                     ", parked" if parked else "", exc, exc_info=not parked)
         unit.execute(
-            "UPDATE inbox SET status = %s, attempts = %s, last_error = %s, "
+            "UPDATE inbox SET status = %s, attempts = %s, last_error = %s, waiting_since = NULL, "
             "next_attempt_at = now() + make_interval(secs => %s), updated_at = now() "
             "WHERE consumer = %s AND event_id = %s",
             ("parked" if parked else "retry", attempts, f"{type(exc).__name__}: {exc}"[:2000],
@@ -72,11 +81,33 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
         return False
     if fresh is None:
         unit.execute(
-            "UPDATE inbox SET status = 'done', attempts = %s, last_error = NULL, updated_at = now() "
-            "WHERE consumer = %s AND event_id = %s",
+            "UPDATE inbox SET status = 'done', attempts = %s, last_error = NULL, waiting_since = NULL, "
+            "updated_at = now() WHERE consumer = %s AND event_id = %s",
             (attempts + 1, consumer, event_id),
         )
     return True
+
+
+def wait_for_prerequisite(unit, consumer, event_id, attempts, exc):
+    """Keep the event to run again later, its attempts untouched; park it
+    only when it has waited longer than OW_INBOX_WAIT_SECONDS."""
+    row = unit.one(
+        "UPDATE inbox SET waits = waits + 1, attempts = %(attempts)s, waiting_since = COALESCE(waiting_since, now()), "
+        "  status = CASE WHEN now() - COALESCE(waiting_since, now()) > make_interval(secs => %(limit)s) "
+        "                THEN 'parked' ELSE 'waiting' END, "
+        "  last_error = %(error)s, updated_at = now(), "
+        "  next_attempt_at = now() + make_interval(secs => LEAST(%(cap)s, %(base)s * power(2, LEAST(waits, 20)))) "
+        "WHERE consumer = %(consumer)s AND event_id = %(event_id)s RETURNING status, waits",
+        {"limit": config.inbox_wait_seconds(), "cap": config.inbox_wait_cap_seconds(),
+         "base": config.retry_base_seconds(), "error": f"waiting: {exc}"[:2000],
+         "consumer": consumer, "event_id": event_id, "attempts": attempts},
+    )
+    if row["status"] == "parked":
+        metrics.INBOX_FAILURES.labels(unit.service_name, consumer).inc()
+        log.warning("%s parked event %s: its prerequisite did not come in %.0f s: %s", consumer, event_id,
+                    config.inbox_wait_seconds(), exc)
+    else:
+        log.info("%s: event %s waits for its prerequisite (look %d): %s", consumer, event_id, row["waits"], exc)
 
 
 def list_parked(unit):
@@ -86,10 +117,20 @@ def list_parked(unit):
     )
 
 
+def list_retrying(unit):
+    """Events a handler failed on that wait for their next attempt, and
+    events waiting for their prerequisite (status 'waiting'), oldest first."""
+    return unit.all(
+        "SELECT consumer, event_id, event_type, status, attempts, waits, next_attempt_at, last_error, received_at "
+        "FROM inbox WHERE status IN ('retry', 'waiting') ORDER BY received_at"
+    )
+
+
 def replay_parked(unit, event_id=None):
     """Give parked events a fresh round of attempts; returns how many."""
     rows = unit.all(
-        "UPDATE inbox SET status = 'retry', attempts = 0, next_attempt_at = now(), updated_at = now() "
+        "UPDATE inbox SET status = 'retry', attempts = 0, waiting_since = NULL, waits = 0, "
+        "  next_attempt_at = now(), updated_at = now() "
         "WHERE status = 'parked' AND (%(id)s::text IS NULL OR event_id = %(id)s) RETURNING event_id",
         {"id": event_id},
     )

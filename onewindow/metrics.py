@@ -40,6 +40,15 @@ INBOX_PARKED = Gauge(
 INBOX_RETRYING = Gauge(
     "onewindow_inbox_retrying", "Events waiting for their next retry", ["service"]
 )
+INBOX_WAITING = Gauge(
+    "onewindow_inbox_waiting", "Events kept until the event they build on arrives", ["service"]
+)
+TABLE_ROWS = Gauge(
+    "onewindow_table_rows", "Live rows per table (PostgreSQL's estimate), for retention", ["service", "table"]
+)
+TABLE_BYTES = Gauge(
+    "onewindow_table_bytes", "Bytes per table with its indexes and TOAST", ["service", "table"]
+)
 CALENDAR_YEAR_LOADED = Gauge(
     "onewindow_calendar_year_loaded",
     "1 when the State Council schedule of this year (the current one and the next) is known, else 0",

@@ -8,18 +8,17 @@ import psycopg
 
 from . import config
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 PLATFORM = pathlib.Path(__file__).resolve().parent / "migrations"
 
 
-def migration_files(service, directory=None):
-    directory = directory or ROOT / "services" / service / "migrations"
+def migration_files(service, directory):
+    """The platform's migrations, then those in the service's `directory`."""
     files = [("platform", p) for p in sorted(PLATFORM.glob("*.sql"))]
     files += [(service, p) for p in sorted(pathlib.Path(directory).glob("*.sql"))]
     return files
 
 
-def migrate(service, url=None, directory=None):
+def migrate(service, directory, url=None):
     applied = []
     with psycopg.connect(url or config.database_url(service), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(7201)")

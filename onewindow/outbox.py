@@ -18,6 +18,7 @@ from nameko.amqp.publish import UndeliverableMessage
 from psycopg.types.json import Jsonb
 
 from . import config, metrics, topology, workdays
+from .topology import event_exchange
 from .validation import wire
 
 log = logging.getLogger(__name__)
@@ -25,23 +26,17 @@ log = logging.getLogger(__name__)
 REDELIVERY_HEADER = "x-onewindow-redelivery"
 
 
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).astimezone()
-
-
-def record(unit, event_type, payload):
-    event = {"event_id": str(uuid.uuid4()), "occurred_at": now().isoformat()}
+def record(unit, event_type, payload, occurred_at=None):
+    """`occurred_at`: when the fact happened, if not now (an event emitted
+    in reaction to an earlier one); always in the centre's zone."""
+    at = occurred_at.astimezone(workdays.zone()) if occurred_at else workdays.local_now()
+    event = {"event_id": str(uuid.uuid4()), "occurred_at": at.isoformat()}
     event.update(wire(payload))
     unit.execute(
         "INSERT INTO outbox (event_id, event_type, payload) VALUES (%s, %s, %s)",
         (event["event_id"], event_type, Jsonb(event)),
     )
     return event
-
-
-def event_exchange(service_name):
-    # The same exchange nameko's EventDispatcher and event_handler use.
-    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False)
 
 
 def backoff_seconds(attempts, cap=300.0):
@@ -52,9 +47,11 @@ class Relay:
     # Backlog and parked counts are for dashboards scraped every 15 s: no
     # need to count them on every half-second pass.
     GAUGE_INTERVAL = 5.0
+    UNROUTABLE_CAP = 3600.0
 
-    def __init__(self, service_name, pool, amqp_uri, poll_interval=0.5, batch=200):
+    def __init__(self, service_name, pool, amqp_uri, poll_interval=0.5, batch=200, subscriptions=()):
         self.service_name = service_name
+        self.subscriptions = subscriptions
         self.pool = pool
         self.amqp_uri = amqp_uri
         self.poll_interval = poll_interval
@@ -71,7 +68,7 @@ class Relay:
         """Every consumer queue of every service exists before anything is
         published, so a service that starts late still gets what was sent."""
         try:
-            topology.declare(self.amqp_uri)
+            topology.declare(self.amqp_uri, self.subscriptions)
             self._topology_declared = True
         except Exception as exc:
             if "ACCESS_REFUSED" in str(exc) or "403" in str(exc):
@@ -114,7 +111,7 @@ class Relay:
             except Exception:
                 failures += 1
                 log.exception("%s relay pass failed", self.service_name)
-                eventlet.sleep(min(30, 0.5 * 2 ** failures))
+                eventlet.sleep(min(10, 0.5 * 2 ** failures))
 
     def _producer_on_open_channel(self):
         # One connection and channel for the relay's life: nameko's Publisher
@@ -159,12 +156,21 @@ class Relay:
         self._drop_channel(connection_too=True)
 
     def publish_due(self, mark=None):
-        """Publish every due event once; returns how many rows were claimed."""
+        """Publish every due event once; returns how many rows were claimed.
+
+        A row the broker refuses (no queue bound) is kept with its error and
+        a backoff, and the pass goes on with the others. When the broker
+        itself goes away mid-batch, the pass stops but still commits what it
+        knows: the rows already confirmed stay marked, the failed one keeps
+        its error; then it raises so the relay backs off."""
+        broker_gone = None
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT id, event_id, event_type, payload, attempts FROM outbox "
                 "WHERE published_at IS NULL AND next_attempt_at <= now() "
-                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                # fresh events first: rows the broker keeps refusing (an event
+                # type no service listens to) must not take every pass
+                "ORDER BY attempts > 0, id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (self.batch,),
             ).fetchall()
             for row in rows:
@@ -174,18 +180,23 @@ class Relay:
                     reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
                     metrics.PUBLISH_FAILURES.labels(self.service_name, row["event_type"], reason).inc()
                     attempts = row["attempts"] + 1
+                    # no queue bound changes only with a deployment: look
+                    # again within the hour; a broker error within a minute
+                    cap = self.UNROUTABLE_CAP if isinstance(exc, UndeliverableMessage) else 60
                     conn.execute(
                         "UPDATE outbox SET attempts = %s, last_error = %s, "
                         "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-                        (attempts, f"{reason}: {exc}"[:500], backoff_seconds(attempts, 60), row["id"]),
+                        (attempts, f"{reason}: {exc}"[:500], backoff_seconds(attempts, cap), row["id"]),
                     )
-                    if not isinstance(exc, UndeliverableMessage):
-                        # the broker itself is unreachable: stop this pass
-                        raise
-                    continue
+                    if isinstance(exc, UndeliverableMessage):
+                        continue
+                    broker_gone = exc
+                    break
                 (mark or self._mark_published)(conn, row)
                 metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
-            return len(rows)
+        if broker_gone is not None:
+            raise broker_gone
+        return len(rows)
 
     @staticmethod
     def _mark_published(conn, row):
@@ -195,32 +206,53 @@ class Relay:
         )
 
     def redeliver_due_retries(self):
-        """Send failed events back to their consumer's queue when their backoff
-        is over. A lease keeps a lost redelivery from being forgotten."""
+        """Send failed and waiting events back to their consumer's queue when
+        their pause is over. A lease keeps a lost redelivery from being
+        forgotten. A consumer queue that no longer exists holds back only its
+        own events; a broker gone mid-batch keeps the leases already taken."""
+        broker_gone = None
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT consumer, event_id, payload, attempts FROM inbox "
-                "WHERE status = 'retry' AND next_attempt_at <= now() "
+                "WHERE status IN ('retry', 'waiting') AND next_attempt_at <= now() "
                 "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED",
                 (self.batch,),
             ).fetchall()
             for row in rows:
-                self._publish(row["payload"], Exchange(""), row["consumer"],
-                              headers={REDELIVERY_HEADER: row["attempts"]})
+                key = (row["consumer"], row["event_id"])
+                try:
+                    self._publish(row["payload"], Exchange(""), row["consumer"],
+                                  headers={REDELIVERY_HEADER: row["attempts"]})
+                except Exception as exc:
+                    reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
+                    conn.execute(
+                        "UPDATE inbox SET last_error = %s, next_attempt_at = now() + interval '60 seconds' "
+                        "WHERE consumer = %s AND event_id = %s",
+                        (f"redelivery {reason}: {exc}"[:2000], *key),
+                    )
+                    if isinstance(exc, UndeliverableMessage):
+                        log.warning("%s: no queue %s to redeliver event %s to", self.service_name, *key)
+                        continue
+                    broker_gone = exc
+                    break
                 conn.execute(
                     "UPDATE inbox SET next_attempt_at = now() + interval '60 seconds' "
                     "WHERE consumer = %s AND event_id = %s",
-                    (row["consumer"], row["event_id"]),
+                    key,
                 )
+        if broker_gone is not None:
+            raise broker_gone
 
     def update_gauges(self):
         with self.pool.connection() as conn:
             backlog = conn.execute("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").fetchone()["n"]
             counts = {r["status"]: r["n"] for r in conn.execute(
-                "SELECT status, count(*) AS n FROM inbox WHERE status IN ('retry', 'parked') GROUP BY status"
+                "SELECT status, count(*) AS n FROM inbox WHERE status IN ('retry', 'waiting', 'parked') "
+                "GROUP BY status"
             ).fetchall()}
             years = [r["year"] for r in conn.execute("SELECT year FROM calendar_years").fetchall()]
         metrics.OUTBOX_BACKLOG.labels(self.service_name).set(backlog)
         metrics.INBOX_RETRYING.labels(self.service_name).set(counts.get("retry", 0))
+        metrics.INBOX_WAITING.labels(self.service_name).set(counts.get("waiting", 0))
         metrics.INBOX_PARKED.labels(self.service_name).set(counts.get("parked", 0))
         workdays.record_years_known(self.service_name, years)

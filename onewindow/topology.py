@@ -1,52 +1,51 @@
-"""Every event consumer queue of every service, declared up front.
+"""Names and declarations of the event topology.
 
 nameko declares a handler's queue only when its service starts, and an event
-published before that is dropped. Declaring all of them at set-up and at every
-service's start closes that gap. The list is read from the services' own
-handler declarations, so it cannot drift from the code."""
-import importlib
-import logging
-
-from kombu import Connection, Queue
+published before that is dropped. Declaring every consumer queue at set-up
+and at every service's start closes that gap. The list comes from the
+services' own handler declarations (`entrypoints.subscriptions`), handed over
+by the composition root, so it cannot drift from the code.
+"""
+from kombu import Connection, Exchange, Queue
 
 from . import config
 
-log = logging.getLogger(__name__)
+# The nameko container config key under which a service's relay finds the
+# subscriptions it declares at start (set by Centre.nameko_config).
+SUBSCRIPTIONS_KEY = "EVENT_SUBSCRIPTIONS"
 
 
-def service_classes():
-    classes = []
-    for service in config.SERVICES:
-        module = importlib.import_module(f"services.{service}.service")
-        for value in vars(module).values():
-            if isinstance(value, type) and getattr(value, "name", None) == service:
-                classes.append(value)
-    return classes
+def event_exchange(service_name):
+    # The same exchange nameko's EventDispatcher and event_handler use.
+    return Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=False)
 
 
-def subscriptions(classes=None):
-    """[(source_service, event_type, queue_name)] of every inbox handler."""
-    from .entrypoints import InboxEventHandler
+def queue_arguments():
+    """Declaration arguments of the services' own queues.
 
-    found = []
-    for cls in classes if classes is not None else service_classes():
-        for attr, member in vars(cls).items():
-            for entrypoint in getattr(member, "nameko_entrypoints", ()):
-                if isinstance(entrypoint, InboxEventHandler):
-                    queue = f"evt-{entrypoint.source_service}-{entrypoint.event_type}--{cls.name}.{attr}"
-                    found.append((entrypoint.source_service, entrypoint.event_type, queue))
-    return sorted(set(found))
+    A queue's type is fixed when it is declared: RabbitMQ policies can set a
+    queue's limits and leader placement but not its type, and the broker-wide
+    `default_queue_type = quorum` would also turn nameko's RPC reply queues
+    (durable, expiring, one per client and per readiness probe) into
+    replicated quorum queues. So the type goes on exactly these declarations
+    (here, the RPC consumer and the event handlers in entrypoints.py), and
+    every declaration of the same queue says the same, as RabbitMQ requires."""
+    kind = config.queue_type()
+    return {} if kind == "classic" else {"x-queue-type": kind}
 
 
-def declare(amqp_uri, subs=None):
-    from .outbox import event_exchange
+def consumer_queue(source_service, event_type, service_name, method_name):
+    """The queue of one handler: `evt-<source>-<event>--<service>.<method>`."""
+    return f"evt-{source_service}-{event_type}--{service_name}.{method_name}"
 
-    subs = subscriptions() if subs is None else subs
+
+def declare(amqp_uri, subscriptions):
+    """Declare [(source_service, event_type, queue_name)]; returns them."""
     with Connection(amqp_uri, connect_timeout=10) as conn:
         channel = conn.channel()
-        for source, event_type, queue_name in subs:
+        for source, event_type, queue_name in subscriptions:
             exchange = event_exchange(source)
             exchange(channel).declare()
-            Queue(queue_name, exchange=exchange, routing_key=event_type,
-                  durable=True, auto_delete=False, exclusive=False)(channel).declare()
-    return subs
+            Queue(queue_name, exchange=exchange, routing_key=event_type, durable=True, auto_delete=False,
+                  exclusive=False, queue_arguments=queue_arguments())(channel).declare()
+    return subscriptions

@@ -3,9 +3,26 @@ import datetime
 import decimal
 import uuid
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
+from . import personal
 from .errors import ValidationFailed
+
+
+def _mobile(value):
+    if not personal.is_mainland_mobile(value):
+        raise ValidationError("must be a mainland mobile number (11 digits starting 13-19)")
+
+
+class MobilePhone(fields.String):
+    """A mainland mobile number, kept as its 11 digits (+86, spaces and
+    hyphens dropped): the one phone field of every service's schemas."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=_mobile, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return personal.normal_phone(super()._deserialize(value, attr, data, **kwargs))
 
 
 def flatten(messages, prefix=""):
@@ -90,3 +107,12 @@ def wire(value):
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def described_by(schema):
+    """Mark a loader whose schema is built at run time (per catalog item, say)
+    with the static schema that describes its input for the API documents."""
+    def mark(loader):
+        loader.described_by = schema
+        return loader
+    return mark

@@ -9,9 +9,27 @@ is loaded.
 """
 import datetime
 import time
+import zoneinfo
 from dataclasses import dataclass
 
 import chinese_calendar
+
+from . import config
+
+
+def zone():
+    """The centre's time zone (OW_TIME_ZONE)."""
+    return zoneinfo.ZoneInfo(config.time_zone())
+
+
+def local_now():
+    """Now, in the centre's time zone."""
+    return datetime.datetime.now(zone())
+
+
+def today():
+    """The centre's date: deadlines and reports count in its time zone."""
+    return local_now().date()
 
 
 @dataclass(frozen=True)
@@ -148,16 +166,14 @@ def load(unit):
 def record_years_known(service_name, loaded_years, today=None):
     """Export whether this year's and next year's schedules are known (shipped
     or loaded), so operators are warned in December when next year's is not."""
-    from . import config, metrics
-    if today is None:
-        import zoneinfo
-        today = datetime.datetime.now(zoneinfo.ZoneInfo(config.time_zone())).date()
+    from . import metrics
+    on = today if today is not None else local_now().date()
     calendar = WorkdayCalendar(loaded_years=loaded_years)
-    years = (today.year, today.year + 1)
+    years = (on.year, on.year + 1)
     for year in years:
         metrics.CALENDAR_YEAR_LOADED.labels(service_name, str(year)).set(1 if calendar.knows(year) else 0)
     try:  # the year just gone is no longer watched
-        metrics.CALENDAR_YEAR_LOADED.remove(service_name, str(today.year - 1))
+        metrics.CALENDAR_YEAR_LOADED.remove(service_name, str(on.year - 1))
     except KeyError:
         pass
     return {year: calendar.knows(year) for year in years}
@@ -178,3 +194,21 @@ def store_year(unit, year, days, source=""):
         "ON CONFLICT (year) DO UPDATE SET loaded_at = now(), source = EXCLUDED.source",
         (year, source),
     )
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    level: str              # none, yellow, red
+    working_days_left: int  # >= 0 while not overdue
+    working_days_overdue: int
+
+
+def read_clock(due_date, today, calendar):
+    """Electronic supervision's reading of a clock: yellow when one working
+    day (or less: due today) is left, red once the due date has passed.
+    Working days overdue counts the working days after the due date up to
+    today (0 when only rest days have passed)."""
+    if today > due_date:
+        return ClockReading("red", 0, calendar.workdays_between(due_date, today))
+    left = calendar.workdays_between(today, due_date)
+    return ClockReading("yellow" if left <= 1 else "none", left, 0)

@@ -28,6 +28,7 @@ import uuid
 import pytest
 
 from onewindow.sandbox import Sandbox
+from services.registry import CENTRE
 
 ADMIN_DB = os.environ.get("OW_ADMIN_DATABASE_URL", "postgresql://onewindow:onewindow@127.0.0.1:5432/postgres")
 
@@ -38,16 +39,16 @@ def platform_env():
     os.environ["OW_RETRY_BASE_SECONDS"] = "0.2"
     os.environ["OW_QUIET_HOURS"] = ""  # tests run at any hour in Asia/Shanghai
     os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
-    for service in ("intake", "review", "fees", "notify"):
+    for service in CENTRE.names:
         os.environ[f"{service.upper()}_METRICS_PORT"] = ""
-    sandbox = Sandbox("owt")
+    sandbox = Sandbox(CENTRE, "owt")
     try:
         sandbox.open()
     except RuntimeError as exc:
         pytest.fail(str(exc))
     try:
         yield {"amqp_uri": sandbox.amqp_uri, "vhost": sandbox.vhost, "databases": sandbox.databases,
-               "run_id": sandbox.run_id, "admin": ADMIN_DB}
+               "run_id": sandbox.run_id, "admin": ADMIN_DB, "sandbox": sandbox}
     finally:
         sandbox.close()
 
@@ -62,20 +63,26 @@ def extra_database(platform_env):
         name = f"{platform_env['run_id']}_{service}_{uuid.uuid4().hex[:6]}"
         migrate.create_database(ADMIN_DB, name)
         url = f"{ADMIN_DB.rsplit('/', 1)[0]}/{name}"
-        migrate.migrate(service, url, directory)
-        made.append(name)
+        if directory is None:
+            from services.registry import CENTRE
+            directory = CENTRE.member(service).migrations
+        migrate.migrate(service, directory, url)
+        platform_env["sandbox"].add_database(url)
+        made.append((name, url))
         return url
 
     yield make
-    for name in made:
+    for name, url in made:
+        platform_env["sandbox"].forget_database(url)
         migrate.drop_database(ADMIN_DB, name)
 
 
 @pytest.fixture
 def service_config(platform_env):
     def make(service, **overrides):
-        from onewindow import config
-        cfg = config.nameko_config(service)
+        from onewindow import config, topology
+        cfg = CENTRE.nameko_config(service) if service in CENTRE.names else dict(
+            config.nameko_config(service), **{topology.SUBSCRIPTIONS_KEY: CENTRE.subscriptions()})
         cfg["METRICS_PORT"] = None
         cfg.update(overrides)
         return cfg
@@ -118,7 +125,7 @@ def publish_event(platform_env):
     from kombu import Connection, Exchange
 
     from onewindow import topology
-    topology.declare(platform_env["amqp_uri"])
+    topology.declare(platform_env["amqp_uri"], CENTRE.subscriptions())
 
     def send(source, event_type, payload):
         event = {"event_id": str(uuid.uuid4()),
@@ -150,9 +157,11 @@ def service_sql(platform_env):
 
 @pytest.fixture
 def rpc(platform_env):
-    from nameko.standalone.rpc import ClusterRpcProxy
-    with ClusterRpcProxy({"AMQP_URI": platform_env["amqp_uri"]}, timeout=30) as proxy:
-        yield proxy
+    """Calls each method as a principal whose role may call it (a department
+    method as the department it names); `rpc.as_role(role, department)` and
+    `rpc.as_principal(name)` (None: anonymous) call as one in particular."""
+    with platform_env["sandbox"].router() as router:
+        yield router
 
 
 def wait_until(predicate, timeout=15.0, interval=0.05, message="condition"):

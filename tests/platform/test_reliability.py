@@ -2,38 +2,15 @@
 database (issue: foundation)."""
 import time
 
-import psycopg
 import pytest
 from kombu import Connection, Exchange
 from nameko.exceptions import RemoteError
-from psycopg.rows import dict_row
 
-from onewindow import inbox, metrics, topology
+from onewindow import inbox, metrics
 from onewindow.db import UnitOfWork, connect_pool
 from onewindow.outbox import Relay
+from tests.platform.conftest import effects
 from tests.platform.probe import ProbeSink, ProbeSource
-
-MIGRATIONS = __import__("pathlib").Path(__file__).parent / "migrations"
-
-
-@pytest.fixture
-def probes(platform_env, extra_database, run_services):
-    urls = {"probesrc": extra_database("probesrc", MIGRATIONS), "probesink": extra_database("probesink", MIGRATIONS)}
-    topology.declare(platform_env["amqp_uri"], topology.subscriptions([ProbeSink]))
-
-    def query(service, sql, params=None):
-        with psycopg.connect(urls[service], row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-
-    def start(*classes):
-        return run_services(*classes, **{c.name: {"DATABASE_URL": urls[c.name]} for c in classes})
-
-    return {"urls": urls, "query": query, "start": start}
-
-
-def effects(probes, text):
-    return probes["query"]("probesink", "SELECT * FROM effects WHERE text = %s", (text,))
 
 
 def test_raise_after_write_leaves_neither_row_nor_event(probes, rpc):

@@ -1,0 +1,133 @@
+"""Delivery under faults: the relay goes on past a row it cannot deliver and
+keeps what it did when the broker goes away; an event whose prerequisite has
+not arrived waits for it instead of being parked."""
+import pytest
+from psycopg.types.json import Jsonb
+
+from onewindow.db import UnitOfWork, connect_pool
+from onewindow.outbox import Relay
+from tests.platform.conftest import effects
+from tests.platform.probe import ProbeSink, ProbeSource
+
+
+@pytest.fixture
+def source_pool(probes):
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=2)
+    yield pool
+    pool.close()
+
+
+def emit_notes(pool, *texts):
+    with UnitOfWork(pool, "probesrc") as unit:
+        return [unit.emit("note_written", {"text": text}) for text in texts]
+
+
+def test_broker_gone_mid_batch_keeps_confirmed_rows_marked_and_records_the_error(probes, platform_env,
+                                                                                   source_pool):
+    first, second, third = emit_notes(source_pool, "one", "two", "three")
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    published = []
+
+    def publish(body, exchange, routing_key, headers=None):
+        if len(published) == 1:
+            raise ConnectionResetError("broker connection lost")
+        published.append(body["event_id"])
+
+    relay._publish = publish
+    with pytest.raises(ConnectionResetError):
+        relay.publish_due()
+    rows = {str(r["event_id"]): r for r in probes["query"]("probesrc", "SELECT * FROM outbox")}
+    assert rows[first["event_id"]]["published_at"] is not None
+    failed = rows[second["event_id"]]
+    assert failed["published_at"] is None and failed["attempts"] == 1
+    assert "ConnectionResetError" in failed["last_error"]
+    assert rows[third["event_id"]]["published_at"] is None and rows[third["event_id"]]["attempts"] == 0
+
+
+def test_redelivery_to_a_missing_queue_holds_back_only_its_own_event(probes, platform_env, wait):
+    sink_queue = "evt-probesrc-note_written--probesink.on_note_written"
+    probes["start"](ProbeSink)  # declares its queue, then consumes
+    lost, kept = "no-such-consumer-queue", sink_queue
+    pool = connect_pool(probes["urls"]["probesink"], min_size=1, max_size=2)
+    try:
+        with UnitOfWork(pool, "probesink") as unit:
+            for consumer, event_id, text in ((lost, "aaaaaaaa-0000-0000-0000-000000000001", "to nowhere"),
+                                             (kept, "aaaaaaaa-0000-0000-0000-000000000002", "redelivered")):
+                unit.execute(
+                    "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts, "
+                    "  next_attempt_at) VALUES (%s, %s, 'note_written', %s, 'retry', 1, now() - interval '1 s')",
+                    (consumer, event_id, Jsonb({"event_id": event_id, "text": text})),
+                )
+        relay = Relay("probesink", pool, platform_env["amqp_uri"])
+        relay.redeliver_due_retries()  # the missing queue must neither raise nor undo the other's lease
+        relay.close()
+    finally:
+        pool.close()
+    row = probes["query"]("probesink", "SELECT * FROM inbox WHERE consumer = %s", (lost,))[0]
+    assert "unroutable" in row["last_error"] and row["status"] == "retry"
+    wait(lambda: effects(probes, "redelivered"), message="the other event to be redelivered and applied")
+
+
+def test_event_before_its_prerequisite_waits_past_every_retry_and_then_runs(probes, rpc, wait, monkeypatch):
+    monkeypatch.setenv("OW_INBOX_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("OW_INBOX_WAIT_CAP_SECONDS", "0.3")
+    probes["start"](ProbeSource, ProbeSink)
+    event_id = rpc.probesrc.write_note("after:base")
+    # more looks than a failing handler would get before being parked
+    wait(lambda: probes["query"]("probesink", "SELECT 1 FROM inbox WHERE event_id = %s AND status = 'waiting' "
+                                              "AND waits > 4", (event_id,)), timeout=20,
+         message="the event to wait through more looks than retries")
+    assert effects(probes, "after:base") == []
+    rpc.probesrc.write_note("base")
+    wait(lambda: effects(probes, "after:base"), timeout=20, message="the waiting event to run")
+    row = probes["query"]("probesink", "SELECT * FROM inbox WHERE event_id = %s", (event_id,))[0]
+    assert row["status"] == "done" and row["attempts"] == 1 and row["waiting_since"] is None
+    assert probes["query"]("probesink", "SELECT 1 FROM inbox WHERE status = 'parked'") == []
+
+
+def test_event_whose_prerequisite_never_comes_is_parked_when_the_wait_runs_out(probes, rpc, wait, monkeypatch):
+    monkeypatch.setenv("OW_INBOX_WAIT_SECONDS", "1")
+    monkeypatch.setenv("OW_INBOX_WAIT_CAP_SECONDS", "0.3")
+    probes["start"](ProbeSource, ProbeSink)
+    event_id = rpc.probesrc.write_note("after:never")
+    row = wait(lambda: probes["query"]("probesink", "SELECT * FROM inbox WHERE event_id = %s AND status = 'parked'",
+                                       (event_id,)), timeout=20, message="the event to be parked")[0]
+    assert row["last_error"].startswith("waiting: note never not here yet")
+
+
+def test_events_the_broker_keeps_refusing_never_hold_back_a_fresh_one(probes, platform_env, source_pool):
+    refused = emit_refused(source_pool, 3)
+    [fresh] = emit_notes(source_pool, "fresh")
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"], batch=2)
+    published = []
+
+    def publish(body, exchange, routing_key, headers=None):
+        published.append(body["event_id"])
+
+    relay._publish = publish
+    relay.publish_due()  # one pass of two rows: the fresh event is one of them
+    relay.close()
+    assert published[0] == fresh["event_id"]
+    assert len(refused) == 3
+
+
+def emit_refused(pool, count, attempts=19):
+    """Events refused many times already (no queue bound), due again now."""
+    with UnitOfWork(pool, "probesrc") as unit:
+        events = [unit.emit("nobody_listens", {"text": f"refused {i}"}) for i in range(count)]
+        unit.execute("UPDATE outbox SET attempts = %s, last_error = 'unroutable: ', "
+                     "next_attempt_at = now() - interval '1 second' WHERE event_type = 'nobody_listens'",
+                     (attempts,))
+    return events
+
+
+def test_an_unroutable_event_is_looked_at_again_within_the_hour_not_every_minute(probes, platform_env,
+                                                                                   source_pool):
+    [event] = emit_refused(source_pool, 1)
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    relay.publish_due()  # the real broker: no queue bound to nobody_listens
+    relay.close()
+    row = probes["query"]("probesrc", "SELECT attempts, last_error, next_attempt_at - now() AS wait FROM outbox "
+                                      "WHERE event_id = %s", (event["event_id"],))[0]
+    assert row["attempts"] == 20 and row["last_error"].startswith("unroutable")
+    assert 3000 < row["wait"].total_seconds() <= 3600
