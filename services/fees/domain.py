@@ -5,7 +5,10 @@ Pure rules, no nameko and no SQL. Money is integer fen.
 The centre never keeps the money (收支两条线): a payment is one journal entry
 that debits the window's clearing account with the whole amount and credits
 each department's treasury account with its own fee line; a refund is the
-mirror entry. A waiver (减免) moves no cash and books nothing.
+mirror entry. A waiver of the whole bill moves no cash and books nothing. A
+reduction (减免) of single lines moves no cash either, but is booked: it
+debits the reductions account (what departments forgo) and credits what
+applicants owe, line by line, and the lines are paid and refunded net of it.
 """
 import dataclasses
 import datetime
@@ -15,13 +18,17 @@ from onewindow.errors import Conflict, Forbidden, ValidationFailed
 # The window's clearing account (窗口收费过渡户): every fen passes through it
 # on its way to a department's treasury account and must leave it again.
 CLEARING_ACCOUNT = "window-clearing"
+# Memo accounts of reductions: no cash passes through them.
+REDUCTIONS_ACCOUNT = "fee-reductions"
+APPLICANTS_DUE_ACCOUNT = "applicants-due"
 
 PAYMENT_METHODS = ("cash", "pos", "unionpay", "online")
 GROUPINGS = ("department", "fee_code", "treasury_account", "day", "month")
-STATUSES = ("unpaid", "paid", "waived", "refunded")
+STATUSES = ("unpaid", "paid", "waived", "refunded", "cancelled")
 
 PAYMENT = "payment"
 REFUND = "refund"
+REDUCTION = "reduction"
 
 
 # ---------------------------------------------------------------- bills
@@ -40,8 +47,16 @@ def bill_lines(fees):
             "department": fee["department"],
             "amount_fen": int(fee["amount_fen"]),
             "treasury_account": fee["treasury_account"],
+            "legal_basis": fee.get("legal_basis") or "",
         })
     return lines
+
+
+def net_lines(lines, reduced):
+    """The lines as they are due: each line's amount less what was reduced
+    (`reduced`: {line_no: fen}), with `original_fen` and `reduced_fen`."""
+    return [dict(line, original_fen=line["amount_fen"], reduced_fen=reduced.get(line["line_no"], 0),
+                 amount_fen=line["amount_fen"] - reduced.get(line["line_no"], 0)) for line in lines]
 
 
 def bill_total(lines):
@@ -77,6 +92,8 @@ def check_payment(bill, amount_fen):
         raise Conflict(f"bill {bill['bill_no']} was waived; nothing is due")
     if status == "refunded":
         raise Conflict(f"bill {bill['bill_no']} was paid and refunded; it cannot be paid again")
+    if status == "cancelled":
+        raise Conflict(f"bill {bill['bill_no']} was cancelled: the application was withdrawn")
     problems = amount_problems(bill, amount_fen)
     if problems:
         raise ValidationFailed(problems)
@@ -95,7 +112,7 @@ def payment_failure_reason(bill, amount_fen):
         return "unknown_bill"
     if bill["status"] == "paid":
         return "already_paid"
-    if bill["status"] in ("waived", "refunded"):
+    if bill["status"] in ("waived", "refunded", "cancelled"):
         return bill["status"]
     if amount_fen != bill["total_fen"]:
         return "amount_mismatch"
@@ -110,6 +127,8 @@ def check_refund(bill):
         raise Conflict(f"bill {bill['bill_no']} was waived; there is nothing to refund")
     if bill["status"] == "refunded":
         raise Conflict(f"bill {bill['bill_no']} is already refunded")
+    if bill["status"] == "cancelled":
+        raise Conflict(f"bill {bill['bill_no']} was cancelled unpaid; there is nothing to refund")
 
 
 def check_waiver(bill, department, lead_department=None):
@@ -122,6 +141,42 @@ def check_waiver(bill, department, lead_department=None):
     if not may_waive(bill["lines"], department, lead_department):
         raise Forbidden(f"department {department} may not waive bill {bill['bill_no']}: "
                         "only the lead department or the department owning every line may")
+
+
+def check_reduction(bill, department, requested):
+    """减免 of single lines of an unpaid bill, by the department owning each.
+    `requested`: [{fee_code, amount_fen, legal_basis}]. Returns the reduction
+    per line: [{line_no, fee_code, department, amount_fen, legal_basis}].
+    Conflict for a settled bill, Forbidden for another department's line,
+    ValidationFailed listing every other problem."""
+    if bill["status"] != "unpaid":
+        raise Conflict(f"bill {bill['bill_no']} is {bill['status']}; only an unpaid bill can be reduced")
+    by_code = {line["fee_code"]: line for line in bill["lines"]}
+    foreign = [r["fee_code"] for r in requested
+               if r["fee_code"] in by_code and by_code[r["fee_code"]]["department"] != department]
+    if foreign:
+        raise Forbidden(f"department {department} may not reduce {', '.join(foreign)}: "
+                        "only the department owning a line may")
+    problems, reduced, seen = {}, [], set()
+    for i, r in enumerate(requested):
+        line = by_code.get(r["fee_code"])
+        if line is None:
+            problems[f"lines.{i}.fee_code"] = [f"bill {bill['bill_no']} has no line {r['fee_code']}"]
+            continue
+        if r["fee_code"] in seen:
+            problems[f"lines.{i}.fee_code"] = ["name each line once"]
+            continue
+        seen.add(r["fee_code"])
+        if r["amount_fen"] > line["amount_fen"]:
+            problems[f"lines.{i}.amount_fen"] = [f"at most the {line['amount_fen']} fen still due on this line"]
+            continue
+        reduced.append({"line_no": line["line_no"], "fee_code": line["fee_code"], "department": line["department"],
+                        "amount_fen": r["amount_fen"], "legal_basis": r["legal_basis"]})
+    if not problems and sum(r["amount_fen"] for r in reduced) >= bill_total(bill["lines"]):
+        problems["lines"] = ["this would reduce the whole bill: that is a waiver (waive)"]
+    if problems:
+        raise ValidationFailed(problems)
+    return reduced
 
 
 def may_waive(lines, department, lead_department=None):
@@ -145,9 +200,12 @@ class Posting:
 
 def payment_postings(lines, clearing=CLEARING_ACCOUNT):
     """Debit the clearing account with the total, credit each line's
-    department treasury account with its amount."""
+    department treasury account with its amount (a line reduced to nothing
+    books nothing)."""
     postings = [Posting(clearing, debit_fen=bill_total(lines))]
     for line in lines:
+        if line["amount_fen"] <= 0:
+            continue
         postings.append(Posting(line["treasury_account"], credit_fen=line["amount_fen"],
                                 line_no=line["line_no"], fee_code=line["fee_code"],
                                 department=line["department"]))
@@ -158,9 +216,21 @@ def refund_postings(lines, clearing=CLEARING_ACCOUNT):
     """The mirror of the payment: each treasury account gives its line back."""
     postings = [Posting(clearing, credit_fen=bill_total(lines))]
     for line in lines:
+        if line["amount_fen"] <= 0:
+            continue
         postings.append(Posting(line["treasury_account"], debit_fen=line["amount_fen"],
                                 line_no=line["line_no"], fee_code=line["fee_code"],
                                 department=line["department"]))
+    return postings
+
+
+def reduction_postings(reduced):
+    """Debit the reductions account line by line, credit what applicants owe
+    with the whole reduction: no cash moves."""
+    postings = [Posting(APPLICANTS_DUE_ACCOUNT, credit_fen=sum(r["amount_fen"] for r in reduced))]
+    for r in reduced:
+        postings.append(Posting(REDUCTIONS_ACCOUNT, debit_fen=r["amount_fen"], line_no=r["line_no"],
+                                fee_code=r["fee_code"], department=r["department"]))
     return postings
 
 
@@ -234,6 +304,17 @@ class Books:
         bill["status"] = "refunded"
         return bill
 
+    def reduce(self, bill_no, department, requested, booked_on=None):
+        bill = self.bills[bill_no]
+        reduced = check_reduction(bill, department, requested)
+        amounts = {r["line_no"]: r["amount_fen"] for r in reduced}
+        bill["lines"] = [dict(line, amount_fen=line["amount_fen"] - amounts.get(line["line_no"], 0))
+                         for line in bill["lines"]]
+        bill["total_fen"] = bill_total(bill["lines"])
+        self.entries.append(Entry(REDUCTION, bill_no, f"reduction-{len(self.entries)}",
+                                  reduction_postings(reduced), booked_on))
+        return bill
+
     def waive(self, bill_no, department, lead_department=None):
         bill = self.bills[bill_no]
         check_waiver(bill, department, lead_department)
@@ -270,13 +351,15 @@ def audit(bills, entries, clearing=CLEARING_ACCOUNT):
         problems.append(f"entries booked for unknown bill {bill_no}")
     cash_expected = 0
     for bill_no, bill in bills.items():
-        kinds = [e.kind for e in by_bill.get(bill_no, [])]
-        want = {"unpaid": [], "waived": [], "paid": [PAYMENT], "refunded": [PAYMENT, REFUND]}[bill["status"]]
+        settlements = [e for e in by_bill.get(bill_no, []) if e.kind != REDUCTION]
+        kinds = [e.kind for e in settlements]
+        want = {"unpaid": [], "waived": [], "cancelled": [], "paid": [PAYMENT],
+                "refunded": [PAYMENT, REFUND]}[bill["status"]]
         if sorted(kinds) != sorted(want):
             problems.append(f"bill {bill_no} is {bill['status']} but has entries {sorted(kinds)}")
         if bill["status"] == "paid":
             cash_expected += bill["total_fen"]
-        for entry in by_bill.get(bill_no, []):
+        for entry in settlements:
             want_postings = (payment_postings if entry.kind == PAYMENT else refund_postings)(bill["lines"], clearing)
             if sorted(entry.postings, key=repr) != sorted(want_postings, key=repr):
                 problems.append(f"{entry.kind} entry of {bill_no} does not book each line exactly once")
@@ -304,6 +387,9 @@ def figure_problems(figures):
     if figures["held_for_paid_bills_fen"] != cash:
         problems.append(f"paid bills total {figures['held_for_paid_bills_fen']} fen, payments less refunds "
                         f"are {cash} fen")
+    if figures.get("reductions_fen", 0) != figures.get("reduced_fen", 0):
+        problems.append(f"the reductions account holds {figures['reductions_fen']} fen, reductions granted "
+                        f"are {figures['reduced_fen']} fen")
     if figures["treasury_fen"] != figures["clearing_fen"]:
         problems.append(f"treasury accounts hold {figures['treasury_fen']} fen, clearing account "
                         f"{figures['clearing_fen']} fen")
@@ -329,6 +415,8 @@ def totals(entries, group_by):
     the entries (the line postings)."""
     rows = {}
     for entry in entries:
+        if entry.kind == REDUCTION:
+            continue  # no cash
         for p in entry.postings:
             if p.line_no is None:
                 continue
@@ -372,6 +460,12 @@ def with_year_on_year(rows, base_rows):
         last_net = last["net_fen"] if last else None
         result.append(dict(row, last_year_net_fen=last_net, yoy_growth=growth(row["net_fen"], last_net)))
     return result
+
+
+def reminder_due(issued_on, today, working_days, calendar):
+    """An unpaid bill is reminded once `working_days` working days have
+    passed since the day it was issued."""
+    return today >= calendar.add_workdays(issued_on, working_days).due_date
 
 
 def check_period(start, end, group_by):

@@ -11,6 +11,12 @@ REFUNDED_FEN = Counter(
 WAIVED_FEN = Counter(
     "onewindow_fees_waived_fen_total", "Fen waived (减免), by the department of the fee line", ["department"]
 )
+REDUCED_FEN = Counter(
+    "onewindow_fees_reduced_fen_total", "Fen reduced on single lines (减免), by the department of the line",
+    ["department"],
+)
+BILLS_CANCELLED = Counter("onewindow_fees_bills_cancelled_total", "Unpaid bills cancelled: the case was withdrawn")
+BILLS_REMINDED = Counter("onewindow_fees_bills_reminded_total", "Unpaid bills reminded by SMS")
 BILLS_ISSUED = Counter("onewindow_fees_bills_issued_total", "Combined bills issued")
 BILLS_PAID = Counter("onewindow_fees_bills_paid_total", "Combined bills paid")
 PAYMENT_FAILURES = Counter(
@@ -45,3 +51,8 @@ def refunded(lines):
 def waived(lines):
     for department, fen in lines_by_department(lines).items():
         WAIVED_FEN.labels(department).inc(fen)
+
+
+def reduced(lines):
+    for department, fen in lines_by_department(lines).items():
+        REDUCED_FEN.labels(department).inc(fen)

@@ -1,4 +1,6 @@
 """fees schemas: the RPC arguments and the events fees consumes."""
+import datetime
+
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from . import domain
@@ -15,6 +17,7 @@ class FeeLineSchema(Schema):
     department = fields.String(required=True, validate=NON_EMPTY)
     amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     treasury_account = fields.String(required=True, validate=NON_EMPTY)
+    legal_basis = fields.String(load_default="")
 
 
 class ApplicantSchema(Schema):
@@ -83,3 +86,35 @@ class WaiveSchema(Schema):
     department = fields.String(required=True, validate=NON_EMPTY)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     waiver_ref = fields.String(required=True, validate=NON_EMPTY)
+
+
+class ApplicationWithdrawnSchema(Schema):
+    """intake.application_withdrawn, as far as fees needs it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    application_no = fields.String(required=True, validate=NON_EMPTY)
+    reason = fields.String(load_default="")
+    withdrawn_on = fields.Date(required=True)
+    accepted = fields.Boolean(load_default=True)
+
+
+class ReductionLineSchema(Schema):
+    fee_code = fields.String(required=True, validate=NON_EMPTY)
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ReduceSchema(Schema):
+    bill_no = fields.String(required=True, validate=NON_EMPTY)
+    department = fields.String(required=True, validate=NON_EMPTY)
+    lines = fields.List(fields.Nested(ReductionLineSchema), required=True,
+                        validate=validate.Length(min=1, error="name at least one line"))
+    reduction_ref = fields.String(required=True, validate=NON_EMPTY)
+
+
+class RemindQuery(Schema):
+    as_of = fields.Date(load_default=None, allow_none=True,
+                        validate=validate.Range(min=datetime.date(2000, 1, 1), max=datetime.date(2100, 12, 31),
+                                                error="a date from 2000-01-01 to 2100-12-31"))

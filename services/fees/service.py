@@ -4,80 +4,106 @@ cases.py.
 One combined bill per case (一个窗口收费), one payment for every department,
 each fen booked to its department's treasury account (收支两条线).
 """
-import os
-
+from onewindow.config import Setting, non_negative_float, positive_int
 from onewindow.db import Database
 from onewindow.entrypoints import event_handler, rpc, timer
 from onewindow.errors import NotFound
 from onewindow.metrics import Metrics
+from onewindow.principals import ANYONE, CASHIER, DEPARTMENT, OPERATOR, READERS, SUPERVISOR, WINDOW
 from onewindow.validation import load
+from onewindow.workdays import CalendarCache
 
 from . import cases, domain, schemas
 from .store import FeesStore
 
-LEDGER_CHECK_SECONDS = float(os.environ.get("FEES_LEDGER_CHECK_SECONDS", "600"))
+LEDGER_CHECK_SECONDS = Setting("FEES_LEDGER_CHECK_SECONDS", "600", non_negative_float)
+# An unpaid bill is reminded by SMS this many working days after it was issued.
+REMINDER_WORKING_DAYS = Setting("FEES_REMINDER_WORKING_DAYS", "3", positive_int)
+REMINDER_CHECK_SECONDS = Setting("FEES_REMINDER_CHECK_SECONDS", "3600", non_negative_float)
 
 
 class FeesService:
     name = "fees"
-    db = Database(dao=FeesStore)
+    store = Database(FeesStore)
     metrics = Metrics()
+    calendar_cache = CalendarCache()
 
-    @rpc
+    def calendar(self):
+        return self.calendar_cache.get(self.store.unit)
+
+    @rpc(roles=ANYONE)
     def health(self):
-        self.db.one("SELECT 1")
+        self.store.one("SELECT 1")
         return {"ok": True, "service": self.name}
 
     # ------------------------------------------------------------ events in
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
-        cases.case_accepted(self.db, event)
+        cases.case_accepted(self.store, event)
+
+    @event_handler("intake", "application_withdrawn")
+    def on_application_withdrawn(self, event):
+        cases.case_withdrawn(self.store, event)
 
     @event_handler("review", "review_completed")
     def on_review_completed(self, event):
-        cases.review_completed(self.db, event)
+        cases.review_completed(self.store, event)
 
     # ------------------------------------------------------------ bills
 
-    @rpc
+    @rpc(roles=(WINDOW, CASHIER, *READERS))
     def bill(self, application_no):
         args = load(schemas.ApplicationNoSchema, {"application_no": application_no})
-        bill = self.db.bill_of_case(args["application_no"])
+        bill = self.store.bill_of_case(args["application_no"])
         if bill is None:
             raise NotFound(f"no bill for {application_no}")
         return cases.bill_view(bill)
 
-    @rpc
+    @rpc(roles=(CASHIER,))
     def pay(self, bill_no, amount_fen, method, payment_ref):
         """One payment of the whole bill for every department; idempotent on
         payment_ref."""
-        return cases.pay(self.db, bill_no, amount_fen, method, payment_ref)
+        return cases.pay(self.store, bill_no, amount_fen, method, payment_ref)
 
-    @rpc
+    @rpc(roles=(CASHIER,))
     def refund(self, bill_no, reason, refund_ref):
         """The whole bill back; idempotent on refund_ref."""
-        return cases.refund(self.db, bill_no, reason, refund_ref)
+        return cases.refund(self.store, bill_no, reason, refund_ref)
 
-    @rpc
+    @rpc(roles=(DEPARTMENT,))
     def waive(self, bill_no, department, reason, waiver_ref):
         """Waive (减免) an unpaid bill; idempotent on waiver_ref."""
-        return cases.waive(self.db, bill_no, department, reason, waiver_ref)
+        return cases.waive(self.store, bill_no, department, reason, waiver_ref)
+
+    @rpc(roles=(DEPARTMENT,))
+    def reduce(self, bill_no, department, lines, reduction_ref):
+        """减免 of single lines by the department owning them; idempotent on
+        reduction_ref."""
+        return cases.reduce(self.store, bill_no, department, lines, reduction_ref)
+
+    @rpc(roles=(SUPERVISOR, OPERATOR))
+    def remind_unpaid(self, as_of=None):
+        return cases.remind_unpaid(self.store, self.calendar(), REMINDER_WORKING_DAYS(), as_of)
+
+    @timer(interval=REMINDER_CHECK_SECONDS())
+    def remind_unpaid_on_timer(self):
+        cases.remind_unpaid(self.store, self.calendar(), REMINDER_WORKING_DAYS())
 
     # ------------------------------------------------------------ reports
 
-    @rpc
+    @rpc(roles=(CASHIER, *READERS))
     def totals(self, start, end, group_by):
         """Received, refunded and net fen for the days start..end (inclusive)
         by department, fee_code, treasury_account, day or month; the month
         view adds last year's net for the same month and the growth."""
         start_day, end_day = domain.check_period(start, end, group_by)
-        return self.db.period_totals(start_day, end_day, group_by)
+        return self.store.period_totals(start_day, end_day, group_by)
 
-    @rpc
+    @rpc(roles=(CASHIER, *READERS))
     def check_ledger(self):
-        return cases.check_ledger(self.db)
+        return cases.check_ledger(self.store)
 
-    @timer(interval=LEDGER_CHECK_SECONDS)
+    @timer(interval=LEDGER_CHECK_SECONDS())
     def verify_ledger(self):
-        cases.check_ledger(self.db)
+        cases.check_ledger(self.store)

@@ -1,19 +1,15 @@
 """fees data access: one function per question or change."""
-import datetime
 import zoneinfo
 
 from psycopg.types.json import Jsonb
 
 from onewindow import config
 from onewindow.db import Store
+from onewindow.workdays import local_now
 
 from . import domain
 
 PROBLEM_LIMIT = 50  # per kind of problem; enough to act on, small enough to read
-
-
-def local_now():
-    return datetime.datetime.now(zoneinfo.ZoneInfo(config.time_zone()))
 
 
 def local(at):
@@ -60,7 +56,7 @@ class FeesStore(Store):
         """The case's one bill, if it needs one and has none yet. Returns the
         new bill, or None. Call with the case row locked (case_for_update)."""
         lines = domain.bill_lines(case["fees"])
-        if case["free_registration"] or not lines:
+        if case["free_registration"] or not lines or case.get("withdrawn_on"):
             return None
         if self.one("SELECT 1 FROM bills WHERE application_no = %s", (case["application_no"],)):
             return None
@@ -68,16 +64,16 @@ class FeesStore(Store):
         bill_no = self.next_number("bill", "B", local(at).year)
         total = domain.bill_total(lines)
         self.execute(
-            "INSERT INTO bills (bill_no, application_no, item_code, item_name, total_fen, status, issued_at) "
-            "VALUES (%s, %s, %s, %s, %s, 'unpaid', %s)",
-            (bill_no, case["application_no"], case["item_code"], case["item_name"], total, at),
+            "INSERT INTO bills (bill_no, application_no, item_code, item_name, total_fen, gross_fen, status, "
+            "issued_at) VALUES (%s, %s, %s, %s, %s, %s, 'unpaid', %s)",
+            (bill_no, case["application_no"], case["item_code"], case["item_name"], total, total, at),
         )
         with self.unit.conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO bill_lines (bill_no, line_no, fee_code, name, department, amount_fen, treasury_account) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO bill_lines (bill_no, line_no, fee_code, name, department, amount_fen, treasury_account, "
+                "legal_basis) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [(bill_no, l["line_no"], l["fee_code"], l["name"], l["department"], l["amount_fen"],
-                  l["treasury_account"]) for l in lines],
+                  l["treasury_account"], l["legal_basis"]) for l in lines],
             )
         self.audit(bill_no, "issued", "", {"total_fen": total, "catalog_version": case["catalog_version"]}, at)
         return self.bill(bill_no)
@@ -109,11 +105,20 @@ class FeesStore(Store):
         if row is None:
             return None
         bill = dict(row)
-        bill["lines"] = self.all(
-            "SELECT line_no, fee_code, name, department, amount_fen, treasury_account "
+        reduced = {r["line_no"]: int(r["fen"]) for r in self.all(
+            "SELECT line_no, sum(amount_fen) AS fen FROM line_reductions WHERE bill_no = %s GROUP BY line_no",
+            (bill["bill_no"],))}
+        bill["lines"] = domain.net_lines(self.all(
+            "SELECT line_no, fee_code, name, department, amount_fen, treasury_account, legal_basis "
             "FROM bill_lines WHERE bill_no = %s ORDER BY line_no",
             (bill["bill_no"],),
-        )
+        ), reduced)
+        bill["reductions"] = self.all(
+            "SELECT r.reduction_ref, r.department, r.amount_fen, r.reduced_at, "
+            "json_agg(json_build_object('line_no', l.line_no, 'amount_fen', l.amount_fen, "
+            "'legal_basis', l.legal_basis) ORDER BY l.line_no) AS lines "
+            "FROM reductions r JOIN line_reductions l USING (reduction_ref) WHERE r.bill_no = %s "
+            "GROUP BY r.reduction_ref ORDER BY r.reduced_at, r.reduction_ref", (bill["bill_no"],))
         bill["payment"] = self.one(
             "SELECT payment_ref, amount_fen, method, receipt_no, paid_at FROM payments WHERE bill_no = %s",
             (bill["bill_no"],),
@@ -142,6 +147,9 @@ class FeesStore(Store):
 
     def waiver(self, waiver_ref):
         return self.one("SELECT * FROM waivers WHERE waiver_ref = %s", (waiver_ref,))
+
+    def reduction(self, reduction_ref):
+        return self.one("SELECT * FROM reductions WHERE reduction_ref = %s", (reduction_ref,))
 
     def book(self, kind, bill, reference, postings, at):
         """One journal entry with its postings; the database checks at commit
@@ -203,6 +211,49 @@ class FeesStore(Store):
         self.audit(bill["bill_no"], "waived", department, {"waiver_ref": waiver_ref, "reason": reason}, at)
         return self.bill(bill["bill_no"])
 
+    def record_reduction(self, bill, department, reduced, reduction_ref, at=None):
+        """Book the reduction (减免) of single lines of a locked, unpaid bill;
+        what is due drops by it."""
+        at = at or local_now()
+        amount = sum(r["amount_fen"] for r in reduced)
+        entry_id = self.book(domain.REDUCTION, bill, reduction_ref, domain.reduction_postings(reduced), at)
+        self.execute("INSERT INTO reductions (reduction_ref, bill_no, department, amount_fen, reduced_at, entry_id) "
+                     "VALUES (%s, %s, %s, %s, %s, %s)", (reduction_ref, bill["bill_no"], department, amount, at,
+                                                         entry_id))
+        with self.unit.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO line_reductions (reduction_ref, bill_no, line_no, amount_fen, legal_basis) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [(reduction_ref, bill["bill_no"], r["line_no"], r["amount_fen"], r["legal_basis"]) for r in reduced])
+        self.execute("UPDATE bills SET total_fen = total_fen - %s WHERE bill_no = %s", (amount, bill["bill_no"]))
+        self.audit(bill["bill_no"], "reduced", department,
+                   {"reduction_ref": reduction_ref, "amount_fen": amount, "lines": reduced}, at)
+        return self.bill(bill["bill_no"])
+
+    def record_cancellation(self, bill, reason, at=None):
+        at = at or local_now()
+        self.execute("UPDATE bills SET status = 'cancelled', cancelled_at = %s WHERE bill_no = %s",
+                     (at, bill["bill_no"]))
+        self.audit(bill["bill_no"], "cancelled", "", {"reason": reason}, at)
+        return self.bill(bill["bill_no"])
+
+    def mark_withdrawn(self, application_no, on):
+        """The case was withdrawn: no bill is issued for it any more. Returns
+        the case row, locked, or None when fees never heard of the case."""
+        return self.one("UPDATE fee_cases SET withdrawn_on = coalesce(withdrawn_on, %s) WHERE application_no = %s "
+                        "RETURNING *", (on, application_no))
+
+    def unpaid_bills_to_remind(self, issued_before):
+        """Unpaid bills issued before that instant and not reminded yet,
+        locked; replicas skip each other's rows."""
+        return self.all("SELECT bill_no FROM bills WHERE status = 'unpaid' AND reminded_at IS NULL "
+                        "AND issued_at < %s ORDER BY issued_at FOR UPDATE SKIP LOCKED", (issued_before,))
+
+    def mark_reminded(self, bill_no, at=None):
+        at = at or local_now()
+        self.execute("UPDATE bills SET reminded_at = %s WHERE bill_no = %s", (at, bill_no))
+        self.audit(bill_no, "reminded", "", {}, at)
+
     # ------------------------------------------------------------ reports
 
     GROUP_KEYS = {
@@ -263,13 +314,19 @@ class FeesStore(Store):
                             f"debits {r['debits']} fen, credits {r['credits']} fen, {r['n']} postings")
         # each bill line booked exactly once per entry, to its treasury account, on the right side
         for r in self.all(
-            "WITH expected AS ("
+            "WITH net AS ("
+            "  SELECT l.bill_no, l.line_no, l.treasury_account, l.amount_fen - coalesce(("
+            "    SELECT sum(x.amount_fen) FROM line_reductions x WHERE x.bill_no = l.bill_no "
+            "    AND x.line_no = l.line_no), 0) AS amount_fen FROM bill_lines l), "
+            "expected AS ("
             "  SELECT e.entry_id, e.kind, e.bill_no, l.line_no, l.treasury_account, l.amount_fen "
-            "  FROM journal_entries e JOIN bill_lines l USING (bill_no)), "
+            "  FROM journal_entries e JOIN net l USING (bill_no) "
+            "  WHERE e.kind IN ('payment', 'refund') AND l.amount_fen > 0), "
             "actual AS ("
             "  SELECT entry_id, line_no, count(*) AS n, min(account) AS account, max(account) AS account2, "
             "         sum(debit_fen) AS debits, sum(credit_fen) AS credits "
-            "  FROM postings WHERE line_no IS NOT NULL GROUP BY entry_id, line_no) "
+            "  FROM postings JOIN journal_entries e USING (entry_id) "
+            "  WHERE line_no IS NOT NULL AND e.kind IN ('payment', 'refund') GROUP BY entry_id, line_no) "
             "SELECT coalesce(x.entry_id, a.entry_id) AS entry_id, x.kind, x.bill_no, "
             "       coalesce(x.line_no, a.line_no) AS line_no, x.amount_fen, a.n, a.debits, a.credits "
             "FROM expected x FULL JOIN actual a ON a.entry_id = x.entry_id AND a.line_no = x.line_no "
@@ -295,6 +352,7 @@ class FeesStore(Store):
             "coalesce(sum(p.credit_fen), 0) AS credits, coalesce(bool_and(p.account = %s), true) AS clearing "
             "FROM journal_entries e JOIN bills b USING (bill_no) "
             "LEFT JOIN postings p ON p.entry_id = e.entry_id AND p.line_no IS NULL "
+            "WHERE e.kind IN ('payment', 'refund') "
             "GROUP BY e.entry_id, b.total_fen "
             "HAVING count(p.posting_id) <> 1 OR NOT coalesce(bool_and(p.account = %s), true) "
             "   OR (e.kind = 'payment' AND (coalesce(sum(p.debit_fen), 0) <> b.total_fen "
@@ -319,13 +377,13 @@ class FeesStore(Store):
             "   LIMIT 1) AS booked_refund "
             "FROM bills b LEFT JOIN payments p USING (bill_no) LEFT JOIN refunds r USING (bill_no) "
             "WHERE NOT ("
-            "  (b.status IN ('unpaid', 'waived') AND p.bill_no IS NULL AND r.bill_no IS NULL) "
+            "  (b.status IN ('unpaid', 'waived', 'cancelled') AND p.bill_no IS NULL AND r.bill_no IS NULL) "
             "  OR (b.status IN ('paid', 'refunded') AND p.amount_fen = b.total_fen) "
-            ") OR (b.status IN ('unpaid', 'waived') AND EXISTS (SELECT 1 FROM journal_entries e WHERE e.bill_no = b.bill_no)) "
+            ") OR (b.status IN ('unpaid', 'waived', 'cancelled') AND EXISTS (SELECT 1 FROM journal_entries e WHERE e.bill_no = b.bill_no AND e.kind <> 'reduction')) "
             "  OR (b.status = 'paid' AND (r.bill_no IS NOT NULL OR (SELECT count(*) FROM journal_entries e "
-            "      WHERE e.bill_no = b.bill_no) <> 1)) "
+            "      WHERE e.bill_no = b.bill_no AND e.kind <> 'reduction') <> 1)) "
             "  OR (b.status = 'refunded' AND (r.amount_fen IS DISTINCT FROM b.total_fen OR (SELECT count(*) "
-            "      FROM journal_entries e WHERE e.bill_no = b.bill_no) <> 2)) "
+            "      FROM journal_entries e WHERE e.bill_no = b.bill_no AND e.kind <> 'reduction') <> 2)) "
             "  OR (p.entry_id IS NOT NULL AND p.entry_id IS DISTINCT FROM (SELECT e.entry_id FROM journal_entries e "
             "      WHERE e.bill_no = b.bill_no AND e.kind = 'payment' LIMIT 1)) "
             "  OR (r.entry_id IS NOT NULL AND r.entry_id IS DISTINCT FROM (SELECT e.entry_id FROM journal_entries e "
@@ -339,11 +397,73 @@ class FeesStore(Store):
         # postings to accounts a bill line does not name, other than the clearing account
         for r in self.all(
             "SELECT p.posting_id, p.entry_id, p.account FROM postings p "
-            "WHERE p.line_no IS NULL AND p.account <> %s ORDER BY 1 LIMIT %s",
+            "WHERE p.line_no IS NULL AND p.account <> %s AND NOT EXISTS (SELECT 1 FROM journal_entries e "
+            "  WHERE e.entry_id = p.entry_id AND e.kind = 'reduction') ORDER BY 1 LIMIT %s",
             (domain.CLEARING_ACCOUNT, limit),
         ):
             problems.append(f"posting {r['posting_id']} of entry {r['entry_id']} books to {r['account']} "
                             "without a bill line")
+        problems += self.reduction_problems(limit)
+        return problems
+
+    def reduction_problems(self, limit):
+        """Reductions (减免): each booked line by line to the reductions
+        account and as a whole to what applicants owe, never beyond a line,
+        and every bill due its lines less what was reduced."""
+        problems = []
+        for r in self.all(
+            "WITH expected AS (SELECT r.entry_id, r.bill_no, l.line_no, l.amount_fen FROM reductions r "
+            "  JOIN line_reductions l USING (reduction_ref)), "
+            "actual AS (SELECT p.entry_id, p.line_no, count(*) AS n, sum(p.debit_fen) AS debits, "
+            "  sum(p.credit_fen) AS credits, bool_and(p.account = %s) AS on_account FROM postings p "
+            "  JOIN journal_entries e USING (entry_id) WHERE e.kind = 'reduction' AND p.line_no IS NOT NULL "
+            "  GROUP BY 1, 2) "
+            "SELECT coalesce(x.entry_id, a.entry_id) AS entry_id, x.bill_no, coalesce(x.line_no, a.line_no) AS line_no, "
+            "x.amount_fen, a.n, a.debits, a.credits FROM expected x FULL JOIN actual a "
+            "ON a.entry_id = x.entry_id AND a.line_no = x.line_no "
+            "WHERE x.entry_id IS NULL OR a.entry_id IS NULL OR a.n <> 1 OR NOT a.on_account "
+            "OR a.debits <> x.amount_fen OR a.credits <> 0 ORDER BY 1, 3 LIMIT %s",
+            (domain.REDUCTIONS_ACCOUNT, limit),
+        ):
+            problems.append(f"reduction entry {r['entry_id']} books line {r['line_no']} wrongly: {r['n']} "
+                            f"postings, debits {r['debits']}, credits {r['credits']} fen, reduced {r['amount_fen']} fen")
+        for r in self.all(
+            "SELECT e.entry_id, e.bill_no, r.amount_fen, count(p.posting_id) AS n, "
+            "coalesce(sum(p.credit_fen), 0) AS credits, coalesce(sum(p.debit_fen), 0) AS debits, "
+            "(SELECT coalesce(sum(l.amount_fen), 0) FROM line_reductions l WHERE l.reduction_ref = r.reduction_ref) "
+            "  AS lines_fen "
+            "FROM journal_entries e LEFT JOIN reductions r ON r.entry_id = e.entry_id "
+            "LEFT JOIN postings p ON p.entry_id = e.entry_id AND p.line_no IS NULL "
+            "WHERE e.kind = 'reduction' GROUP BY e.entry_id, r.reduction_ref, r.amount_fen "
+            "HAVING r.reduction_ref IS NULL OR count(p.posting_id) <> 1 "
+            "OR NOT coalesce(bool_and(p.account = %s), false) OR coalesce(sum(p.credit_fen), 0) <> r.amount_fen "
+            "OR coalesce(sum(p.debit_fen), 0) <> 0 "
+            "OR (SELECT coalesce(sum(l.amount_fen), 0) FROM line_reductions l "
+            "    WHERE l.reduction_ref = r.reduction_ref) <> r.amount_fen ORDER BY 1 LIMIT %s",
+            (domain.APPLICANTS_DUE_ACCOUNT, limit),
+        ):
+            problems.append(f"reduction entry {r['entry_id']} of bill {r['bill_no']} does not book its "
+                            f"{r['amount_fen']} fen to {domain.APPLICANTS_DUE_ACCOUNT} ({r['n']} postings, credits "
+                            f"{r['credits']}, debits {r['debits']} fen, lines {r['lines_fen']} fen)")
+        for r in self.all(
+            "SELECT b.bill_no, b.total_fen, b.gross_fen, "
+            "(SELECT coalesce(sum(l.amount_fen), 0) FROM bill_lines l WHERE l.bill_no = b.bill_no) AS lines_fen, "
+            "(SELECT coalesce(sum(x.amount_fen), 0) FROM line_reductions x WHERE x.bill_no = b.bill_no) AS reduced_fen, "
+            "EXISTS (SELECT 1 FROM bill_lines l WHERE l.bill_no = b.bill_no AND l.amount_fen < (SELECT "
+            "  coalesce(sum(x.amount_fen), 0) FROM line_reductions x WHERE x.bill_no = l.bill_no "
+            "  AND x.line_no = l.line_no)) AS over_reduced "
+            "FROM bills b WHERE b.gross_fen <> (SELECT coalesce(sum(l.amount_fen), 0) FROM bill_lines l "
+            "  WHERE l.bill_no = b.bill_no) "
+            "OR b.total_fen <> b.gross_fen - (SELECT coalesce(sum(x.amount_fen), 0) FROM line_reductions x "
+            "  WHERE x.bill_no = b.bill_no) "
+            "OR EXISTS (SELECT 1 FROM bill_lines l WHERE l.bill_no = b.bill_no AND l.amount_fen < (SELECT "
+            "  coalesce(sum(x.amount_fen), 0) FROM line_reductions x WHERE x.bill_no = l.bill_no "
+            "  AND x.line_no = l.line_no)) "
+            "ORDER BY 1 LIMIT %s", (limit,),
+        ):
+            problems.append(f"bill {r['bill_no']} is due {r['total_fen']} fen of {r['gross_fen']} fen issued, but its "
+                            f"lines are {r['lines_fen']} fen less {r['reduced_fen']} fen reduced"
+                            + (" (a line reduced beyond its amount)" if r["over_reduced"] else ""))
         return problems
 
     def ledger_figures(self):
@@ -355,11 +475,15 @@ class FeesStore(Store):
             "(SELECT coalesce(sum(debit_fen), 0) FROM postings)::bigint AS debits_fen, "
             "(SELECT coalesce(sum(credit_fen), 0) FROM postings)::bigint AS credits_fen, "
             "(SELECT coalesce(sum(debit_fen - credit_fen), 0) FROM postings WHERE account = %s)::bigint AS clearing_fen, "
-            "(SELECT coalesce(sum(credit_fen - debit_fen), 0) FROM postings WHERE account <> %s)::bigint AS treasury_fen, "
+            "(SELECT coalesce(sum(credit_fen - debit_fen), 0) FROM postings WHERE account NOT IN (%s, %s, %s))::bigint "
+            "  AS treasury_fen, "
+            "(SELECT coalesce(sum(debit_fen - credit_fen), 0) FROM postings WHERE account = %s)::bigint AS reductions_fen, "
+            "(SELECT coalesce(sum(amount_fen), 0) FROM reductions)::bigint AS reduced_fen, "
             "(SELECT coalesce(sum(amount_fen), 0) FROM payments)::bigint AS received_fen, "
             "(SELECT coalesce(sum(amount_fen), 0) FROM refunds)::bigint AS refunded_fen, "
             "(SELECT coalesce(sum(total_fen), 0) FROM bills WHERE status = 'paid')::bigint AS held_for_paid_bills_fen",
-            (domain.CLEARING_ACCOUNT, domain.CLEARING_ACCOUNT),
+            (domain.CLEARING_ACCOUNT, domain.CLEARING_ACCOUNT, domain.REDUCTIONS_ACCOUNT,
+             domain.APPLICANTS_DUE_ACCOUNT, domain.REDUCTIONS_ACCOUNT),
         )
         figures["bills"] = {r["status"]: r["n"] for r in self.all(
             "SELECT status, count(*) AS n FROM bills GROUP BY status")}

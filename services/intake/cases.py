@@ -7,26 +7,25 @@ order lead to the same record."""
 import datetime
 from zoneinfo import ZoneInfo
 
-from onewindow import config
-from onewindow.errors import Conflict, NotFound, ValidationFailed
-from onewindow.validation import load
+from onewindow import config, logs, personal
+from onewindow.errors import Conflict, NotFound, PrerequisiteMissing, ValidationFailed
+from onewindow.validation import load, wire
+from onewindow.workdays import local_now, today
 
-from . import domain, schemas
+from . import domain, schemas, settings
 from . import metrics as m
-
-
-def today():
-    return datetime.datetime.now(ZoneInfo(config.time_zone())).date()
 
 
 def applicant_public(applicant):
     """What events and SMS may carry: never the ID number."""
     return {"kind": applicant.get("kind"), "name": applicant["name"],
-            "name_masked": domain.mask_name(applicant["name"]), "phone": applicant["phone"]}
+            "name_masked": personal.mask_name(applicant["name"]), "phone": applicant["phone"]}
 
 
 def _case_view(case):
     return {
+        "refused": case.get("refusal_no") is not None,
+        "withdrawn": case.get("withdrawn_on") is not None,
         "accepted": case["accepted_on"] is not None,
         "kind": case["kind"],
         "has_fees": case["has_fees"],
@@ -39,7 +38,9 @@ def _case_view(case):
 
 # ------------------------------------------------------------------ submit
 
-def submit(store, calendar, application, on=None):
+def submit(store, calendar, application, on=None, window=None, by=None):
+    """`window`: the window principal taking the case (选优评差 per window);
+    `by`: the principal the history names."""
     on = on or today()
     catalog = store.current_catalog()
     app = schemas.load_application(catalog, application)
@@ -47,6 +48,7 @@ def submit(store, calendar, application, on=None):
         return _first_result(store, "submit", app["client_ref"])
     item = catalog.item(app["item_code"])
     application_no = domain.application_number(config.centre_code(), on.year, store.next_sequence(on.year))
+    logs.bind(application_no=application_no)
     missing = catalog.missing_materials(item, app["materials"])
     case = {
         "application_no": application_no, "client_ref": app["client_ref"], "item_code": item["code"],
@@ -57,7 +59,8 @@ def submit(store, calendar, application, on=None):
         "received_on": on, "accepted_on": None, "clock_started_on": None, "due_date": None,
         "provisional": False, "visits": 1, "fee_lines": catalog.bill_lines(item),
         "free_registration": item["free_registration"], "review_outcome": None, "outcome": None,
-        "concluded_on": None, "receipt": None,
+        "concluded_on": None, "receipt": None, "window_code": window,
+        "green_channel": app["green_channel"],
     }
     case["has_fees"] = bool(case["fee_lines"])
     m.RECEIVED.labels(item["code"], app["channel"]).inc()
@@ -65,7 +68,7 @@ def submit(store, calendar, application, on=None):
         case["receipt"] = materials_notice(case, item, missing)
         store.add_application(case)
         store.add_history(application_no, "intake", "received",
-                          f"收件，材料不齐，一次性告知补正{len(missing)}项", detail={"missing": missing})
+                          f"收件，材料不齐，一次性告知补正{len(missing)}项", detail={"missing": missing}, by=by)
         _request_materials_at_intake(store, case, missing)
         result = _result(case)
     else:
@@ -73,7 +76,7 @@ def submit(store, calendar, application, on=None):
         case.update(changes)
         store.add_application(case)
         store.add_departments(application_no, departments)
-        store.add_history(application_no, "intake", "accepted", _accepted_summary(case))
+        store.add_history(application_no, "intake", "accepted", _accepted_summary(case), by=by)
         for event_type, payload in events:
             store.emit(event_type, payload)
         result = _result(case)
@@ -146,6 +149,8 @@ def acceptance(catalog, item, case, on, calendar):
         "status": status, "accepted_on": on, "clock_started_on": on, "due_date": due.due_date,
         "provisional": due.provisional, "missing_materials": [], "materials_stage": None,
         "review_outcome": "approved" if instant else None,
+        # an instant item is decided at the window: the centre's clock ends here
+        "decided_on": on if instant else None,
         "concluded_on": on if status == "completed" else None,
         "outcome": "approved" if status == "completed" else None,
     }
@@ -161,6 +166,8 @@ def acceptance(catalog, item, case, on, calendar):
         "free_registration": item["free_registration"],
         "collect": item["collect"],
         "legal_limit_days": item["legal_limit_days"], "committed_limit_days": item["committed_limit_days"],
+        "materials": [{"code": x["code"], "name": x["name"]} for x in item["materials"]],
+        "green_channel": case.get("green_channel"),
     })]
     m.ACCEPTED.labels(item["code"], item["kind"]).inc()
     if status == "completed":
@@ -178,7 +185,7 @@ def receipt(catalog, item, case, fee_lines):
         "item_code": item["code"],
         "item_name": item["name"],
         "kind": item["kind"],
-        "applicant": domain.mask_name(case["applicant"]["name"]),
+        "applicant": personal.mask_name(case["applicant"]["name"]),
         "accepted_on": case["accepted_on"].isoformat(),
         "departments": [{"code": d["code"], "name": catalog.department(d["code"])["name"], "lead": d["lead"]}
                         for d in item["departments"]],
@@ -214,19 +221,23 @@ def _completed_payload(case, outcome, on):
 
 # ------------------------------------------------------------------ supplement
 
-def supplement(store, calendar, application_no, materials, client_ref, on=None):
+def supplement(store, calendar, application_no, materials, client_ref, on=None, by=None):
     on = on or today()
     data = load(schemas.SupplementSchema, {"application_no": application_no, "materials": materials,
                                              "client_ref": client_ref})
     case = store.case(data["application_no"])
     if case is None:
         raise NotFound(f"no application {data['application_no']}")
+    if case["status"] in (domain.REFUSED, domain.WITHDRAWN):
+        raise Conflict(f"application {case['application_no']} is {case['status']}")
     catalog = store.catalog(case["catalog_version"])
     item = catalog.item(case["item_code"])
     schemas.check_supplied_materials(item, data["materials"], case["missing_materials"])
     if not store.claim_request("supplement", data["client_ref"]):
         return _first_result(store, "supplement", data["client_ref"])
     case = store.case(data["application_no"], lock=True)
+    if case["status"] in (domain.REFUSED, domain.WITHDRAWN):  # withdrawn since the first look
+        raise Conflict(f"application {case['application_no']} is {case['status']}")
     if case["materials_stage"] is None:
         raise Conflict(f"application {application_no} is not awaiting materials (status {case['status']})")
     supplied = list(dict.fromkeys(data["materials"]))
@@ -239,7 +250,7 @@ def supplement(store, calendar, application_no, materials, client_ref, on=None):
     if remaining:
         store.update_case(application_no, materials=provided, visits=visits, missing_materials=remaining)
         store.add_history(application_no, "intake", "supplemented",
-                          f"补正材料{len(supplied)}项，尚缺{len(remaining)}项", detail={"materials": supplied})
+                          f"补正材料{len(supplied)}项，尚缺{len(remaining)}项", detail={"materials": supplied}, by=by)
         case["missing_materials"] = remaining
         result = _result(case)
     elif case["materials_stage"] == "intake":
@@ -248,17 +259,17 @@ def supplement(store, calendar, application_no, materials, client_ref, on=None):
         store.add_departments(application_no, departments)
         case.update(changes)
         store.add_history(application_no, "intake", "accepted", "补正齐全，" + _accepted_summary(case),
-                          detail={"materials": supplied})
+                          detail={"materials": supplied}, by=by)
         for event_type, payload in events:
             store.emit(event_type, payload)
         result = _result(case)
     else:
-        result = _restart_review(store, calendar, catalog, item, case, supplied, on)
+        result = _restart_review(store, calendar, catalog, item, case, supplied, on, by)
     store.save_request_result("supplement", data["client_ref"], application_no, result)
     return result
 
 
-def _restart_review(store, calendar, catalog, item, case, supplied, on):
+def _restart_review(store, calendar, catalog, item, case, supplied, on, by=None):
     """Review sent the case back; now it is complete: the departments still
     deciding restart (not resume) their clocks from today."""
     waiting = [d["department"] for d in store.departments(case["application_no"])
@@ -271,12 +282,13 @@ def _restart_review(store, calendar, catalog, item, case, supplied, on):
                                 provisional=dept_due.provisional, status="open", warning_level="none")
     changes = {"materials": case["materials"], "visits": case["visits"], "missing_materials": [],
                "materials_stage": None, "clock_started_on": on, "due_date": due.due_date,
-               "provisional": due.provisional, "overdue": False}
+               "provisional": due.provisional}  # lateness before the request stays on record
     case.update(changes)
     changes["status"] = case["status"] = domain.case_status(_case_view(case))
     store.update_case(case["application_no"], **changes)
     store.add_history(case["application_no"], "intake", "materials_supplemented",
-                      f"补正齐全，审查重新计时，承诺{due.due_date.isoformat()}前办结", detail={"materials": supplied})
+                      f"补正齐全，审查重新计时，承诺{due.due_date.isoformat()}前办结", detail={"materials": supplied},
+                      by=by)
     store.emit("materials_supplemented", {
         "application_no": case["application_no"], "supplemented_on": on, "due_date": due.due_date,
         "provisional": due.provisional, "materials": supplied,
@@ -288,7 +300,30 @@ def _restart_review(store, calendar, catalog, item, case, supplied, on):
 
 # ------------------------------------------------------------------ events in
 
-BILL_RANK = {None: 0, "unpaid": 1, "paid": 2, "waived": 2, "refunded": 3}
+BILL_RANK = {None: 0, "unpaid": 1, "paid": 2, "waived": 2, "cancelled": 2, "refunded": 3}
+
+
+def event_instant(event, *keys):
+    """The instant of an event's fact in the centre's zone: the first of
+    `keys` present, else occurred_at; None when it carries none."""
+    for key in (*keys, "occurred_at"):
+        value = event.get(key)
+        if value:
+            try:
+                instant = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if instant.tzinfo is None:
+                instant = instant.replace(tzinfo=ZoneInfo(config.time_zone()))
+            return instant.astimezone(ZoneInfo(config.time_zone()))
+    return None
+
+
+def event_day(event, *keys):
+    """The centre's local date of an event's instant (see event_instant):
+    replayed events keep their own days."""
+    instant = event_instant(event, *keys)
+    return instant.date() if instant else today()
 
 
 def _locked_case(store, event):
@@ -296,20 +331,22 @@ def _locked_case(store, event):
     case = store.case(application_no, lock=True) if application_no else None
     if case is None:
         # not (yet) known here: raise, so the inbox retries it later
-        raise LookupError(f"application {application_no} not known to intake yet")
+        raise PrerequisiteMissing(f"application {application_no} not known to intake yet")
     return case
 
 
-def settle(store, case, changes, on=None):
-    """Write `changes`, derive the status, and conclude the case once."""
+def settle(store, case, changes, on=None, at=None):
+    """Write `changes`, derive the status, and conclude the case once: on
+    the day of the fact that concluded it (`at`, an event's instant, or `on`),
+    not the day the event happened to be processed."""
     case = dict(case, **changes)
     status = domain.case_status(_case_view(case))
     changes = dict(changes, status=status)
     if status in domain.CONCLUDED and case["concluded_on"] is None:
         outcome = "approved" if status == "completed" else "rejected"
-        on = on or today()
+        on = at.date() if at else (on or today())
         changes.update(concluded_on=on, outcome=outcome)
-        store.emit("application_completed", _completed_payload(case, outcome, on))
+        store.emit("application_completed", _completed_payload(case, outcome, on), occurred_at=at)
         m.CONCLUDED.labels(case["item_code"], outcome).inc()
         store.add_history(case["application_no"], "intake", "concluded",
                           "办结：准予许可" if outcome == "approved" else "办结：不予许可")
@@ -321,45 +358,132 @@ _DECISIONS = {"approve": "同意", "reject": "不同意", "request_materials": "
               "deemed_approval": "超时默认同意"}
 
 
+# What each review event changes in the case (beyond `review_started`) and
+# the line it adds to the history: (store, case, event) -> (changes, summary).
+
+def _task_decided(store, case, event):
+    department = event.get("department")
+    store.update_department(case["application_no"], department, task_id=event.get("task_id"),
+                            status=event.get("task_status") or event.get("decision"),
+                            decision=event.get("decision"), opinion=event.get("opinion"),
+                            legal_basis=event.get("legal_basis"), reviewer=event.get("reviewer"),
+                            acting_for=event.get("acting_for"), decided_at=event.get("decided_at"))
+    acting = f"（代{event['acting_for']}）" if event.get("acting_for") else ""
+    decision = _DECISIONS.get(event.get("decision"), event.get("decision"))
+    return {}, f"{department} {event.get('reviewer') or ''}{acting}：{decision}"
+
+
+def _veto_filed(store, case, event):
+    return {}, f"{event.get('department')} 否决报备：{event.get('opinion') or ''}（{event.get('legal_basis') or ''}）"
+
+
+def _review_completed(store, case, event):
+    changes = {"review_outcome": event["outcome"], "rejections": event.get("rejections") or [],
+               "documents": event.get("documents") or []}
+    if case["decided_on"] is None:
+        changes["decided_on"] = event_day(event, "completed_at")
+    return changes, "并联审批通过" if event["outcome"] == "approved" else "并联审批不予通过"
+
+
+def _materials_requested(store, case, event):
+    missing = event.get("missing_materials") or []
+    m.MATERIALS_REQUESTED.labels(case["item_code"], "review").inc()
+    return {"materials_stage": "review", "missing_materials": missing}, f"审查部门要求补正材料{len(missing)}项，暂停计时"
+
+
+def _task_warning(store, case, event):
+    department = event.get("department")
+    store.update_department(case["application_no"], department, warning_level="yellow", task_id=event.get("task_id"))
+    return {}, f"{department} 黄牌预警：剩余{event.get('working_days_left')}个工作日"
+
+
+def _task_overdue(store, case, event):
+    department = event.get("department")
+    store.update_department(case["application_no"], department, warning_level="red", task_id=event.get("task_id"))
+    return ({"overdue": True},
+            f"{department} 红牌督办：超期{event.get('working_days_overdue')}个工作日（{event.get('notice_no') or ''}）")
+
+
+def _task_extended(store, case, event):
+    department = event.get("department")
+    due = datetime.date.fromisoformat(str(event["due_date"]))
+    store.update_department(case["application_no"], department, due_date=due,
+                            provisional=bool(event.get("provisional")))
+    # the case is due when its last department is
+    changes = {"due_date": due} if case["due_date"] is None or due > case["due_date"] else {}
+    return changes, f"{department} 延期{event.get('working_days')}个工作日至{due.isoformat()}：{event.get('reason') or ''}"
+
+
+def _task_deemed_approved(store, case, event):
+    department = event.get("department")
+    store.update_department(case["application_no"], department, status="deemed_approved", decision="deemed_approval",
+                            task_id=event.get("task_id"), decided_at=event.get("decided_at"))
+    return {}, f"{department} 超时默认同意"
+
+
+REVIEW_EFFECTS = {
+    "task_decided": _task_decided,
+    "veto_filed": _veto_filed,
+    "review_completed": _review_completed,
+    "materials_requested": _materials_requested,
+    "task_warning": _task_warning,
+    "task_overdue": _task_overdue,
+    "task_deemed_approved": _task_deemed_approved,
+    "task_extended": _task_extended,
+}
+
+
 def on_review_event(store, event_type, event):
     case = _locked_case(store, event)
-    no = case["application_no"]
-    department = event.get("department")
-    changes = {"review_started": True}
-    if event_type == "task_decided":
-        store.update_department(no, department, task_id=event.get("task_id"),
-                                status=event.get("task_status") or event.get("decision"),
-                                decision=event.get("decision"), opinion=event.get("opinion"),
-                                legal_basis=event.get("legal_basis"), reviewer=event.get("reviewer"),
-                                acting_for=event.get("acting_for"), decided_at=event.get("decided_at"))
-        acting = f"（代{event['acting_for']}）" if event.get("acting_for") else ""
-        summary = f"{department} {event.get('reviewer') or ''}{acting}：{_DECISIONS.get(event.get('decision'), event.get('decision'))}"
-    elif event_type == "veto_filed":
-        summary = f"{department} 否决报备：{event.get('opinion') or ''}（{event.get('legal_basis') or ''}）"
-    elif event_type == "review_completed":
-        changes.update(review_outcome=event["outcome"], rejections=event.get("rejections") or [])
-        summary = "并联审批通过" if event["outcome"] == "approved" else "并联审批不予通过"
-    elif event_type == "materials_requested":
-        missing = event.get("missing_materials") or []
-        changes.update(materials_stage="review", missing_materials=missing)
-        m.MATERIALS_REQUESTED.labels(case["item_code"], "review").inc()
-        summary = f"审查部门要求补正材料{len(missing)}项，暂停计时"
-    elif event_type == "task_warning":
-        store.update_department(no, department, warning_level="yellow", task_id=event.get("task_id"))
-        summary = f"{department} 黄牌预警：剩余{event.get('working_days_left')}个工作日"
-    elif event_type == "task_overdue":
-        store.update_department(no, department, warning_level="red", task_id=event.get("task_id"))
-        changes["overdue"] = True
-        summary = f"{department} 红牌督办：超期{event.get('working_days_overdue')}个工作日（{event.get('notice_no') or ''}）"
-    elif event_type == "task_deemed_approved":
-        store.update_department(no, department, status="deemed_approved", decision="deemed_approval",
-                                task_id=event.get("task_id"), decided_at=event.get("decided_at"))
-        summary = f"{department} 超时默认同意"
-    else:
-        raise ValueError(f"unexpected review event {event_type}")
-    store.add_history(no, "review", event_type, summary, event_id=event.get("event_id"),
+    changes, summary = REVIEW_EFFECTS[event_type](store, case, event)
+    store.add_history(case["application_no"], "review", event_type, summary, event_id=event.get("event_id"),
                       detail=event, at=event.get("occurred_at"))
-    settle(store, case, changes)
+    settle(store, case, dict(changes, review_started=True), at=event_instant(event, "completed_at", "decided_at"))
+
+
+# What each fees event does: the bill status it stands for, and what it adds
+# to the bill and the fee movements: (store, no, bill, event, at, amount) -> summary.
+
+def _bill_issued(store, no, bill, event, at, amount):
+    return f"开具缴费通知{amount / 100:.2f}元（{event.get('bill_no')}）"
+
+
+def _bill_paid(store, no, bill, event, at, amount):
+    bill.update(paid_at=at, receipt_no=event.get("receipt_no"), method=event.get("method"))
+    store.record_fee_movement(event["event_id"], no, "paid", amount, at)
+    return f"缴费{amount / 100:.2f}元（{event.get('receipt_no') or ''}）"
+
+
+def _bill_refunded(store, no, bill, event, at, amount):
+    bill.update(refunded_at=at, refund_reason=event.get("reason"))
+    store.record_fee_movement(event["event_id"], no, "refunded", amount, at)
+    return f"退费{amount / 100:.2f}元：{event.get('reason') or ''}"
+
+
+def _bill_waived(store, no, bill, event, at, amount):
+    bill.update(waived_at=at, waive_reason=event.get("reason"))
+    store.record_fee_movement(event["event_id"], no, "waived", amount, at)
+    return f"减免收费：{event.get('reason') or ''}"
+
+
+def _bill_cancelled(store, no, bill, event, at, amount):
+    bill.update(cancelled_at=at)
+    return f"撤回办件，缴费通知{event.get('bill_no')}作废"
+
+
+def _bill_reduced(store, no, bill, event, at, amount):
+    bill.update(reductions=event.get("reductions"))
+    return f"部分减免收费，应缴{amount / 100:.2f}元"
+
+
+FEES_EFFECTS = {
+    "bill_issued": ("unpaid", _bill_issued),
+    "bill_paid": ("paid", _bill_paid),
+    "bill_refunded": ("refunded", _bill_refunded),
+    "bill_waived": ("waived", _bill_waived),
+    "bill_cancelled": ("cancelled", _bill_cancelled),
+    "bill_reduced": ("unpaid", _bill_reduced),
+}
 
 
 def on_fees_event(store, event_type, event):
@@ -369,31 +493,17 @@ def on_fees_event(store, event_type, event):
     bill.update({k: event[k] for k in ("bill_no", "total_fen") if k in event})
     if event.get("lines"):
         bill["lines"] = event["lines"]
-    new_status = {"bill_issued": "unpaid", "bill_paid": "paid", "bill_refunded": "refunded",
-                  "bill_waived": "waived"}[event_type]
+    new_status, effect = FEES_EFFECTS[event_type]
     status = case["bill_status"]
     if BILL_RANK[new_status] > BILL_RANK[status]:
         status = new_status
     bill["status"] = status
-    at = event.get("paid_at") or event.get("refunded_at") or event.get("waived_at") or event.get("occurred_at")
-    amount = int(event.get("total_fen") or 0)
-    if event_type == "bill_paid":
-        bill.update(paid_at=at, receipt_no=event.get("receipt_no"), method=event.get("method"))
-        store.record_fee_movement(event["event_id"], no, "paid", amount, at)
-        summary = f"缴费{amount / 100:.2f}元（{event.get('receipt_no') or ''}）"
-    elif event_type == "bill_refunded":
-        bill.update(refunded_at=at, refund_reason=event.get("reason"))
-        store.record_fee_movement(event["event_id"], no, "refunded", amount, at)
-        summary = f"退费{amount / 100:.2f}元：{event.get('reason') or ''}"
-    elif event_type == "bill_waived":
-        bill.update(waived_at=at, waive_reason=event.get("reason"))
-        store.record_fee_movement(event["event_id"], no, "waived", amount, at)
-        summary = f"减免收费：{event.get('reason') or ''}"
-    else:
-        summary = f"开具缴费通知{amount / 100:.2f}元（{event.get('bill_no')}）"
+    at = (event.get("paid_at") or event.get("refunded_at") or event.get("waived_at") or event.get("cancelled_at")
+          or event.get("reduced_at") or event.get("occurred_at"))
+    summary = effect(store, no, bill, event, at, int(event.get("total_fen") or 0))
     store.add_history(no, "fees", event_type, summary, event_id=event.get("event_id"), detail=event,
                       at=event.get("occurred_at"))
-    settle(store, case, {"bill": bill, "bill_status": status})
+    settle(store, case, {"bill": bill, "bill_status": status}, at=event_instant(event, "paid_at", "waived_at"))
 
 
 def on_message_status(store, event):
@@ -420,7 +530,7 @@ def record(store, application_no):
     catalog = store.catalog(case["catalog_version"])
     # Resident ID numbers leave intake masked, form fields included: replies
     # end up in callers' logs.
-    form = {name: domain.mask_id(value) if catalog.fields.get(name, {}).get("type") == "id_number" and value
+    form = {name: personal.mask_id(value) if catalog.fields.get(name, {}).get("type") == "id_number" and value
             else value for name, value in case["form"].items()}
     return {
         "application_no": case["application_no"],
@@ -429,7 +539,7 @@ def record(store, application_no):
         "channel": case["channel"], "status": case["status"],
         "status_label": domain.STATUS_LABELS.get(case["status"], case["status"]),
         "applicant": {"kind": applicant["kind"], "name": applicant["name"], "phone": applicant["phone"],
-                      "id_number_masked": domain.mask_id(applicant.get("id_number")),
+                      "id_number_masked": personal.mask_id(applicant.get("id_number")),
                       "uscc": applicant.get("uscc")},
         "form": form, "materials": case["materials"],
         "missing_materials": case["missing_materials"], "materials_stage": case["materials_stage"],
@@ -443,7 +553,13 @@ def record(store, application_no):
                         for d in store.departments(application_no)],
         "fees": case["fee_lines"], "free_registration": case["free_registration"],
         "bill": case["bill"], "review_outcome": case["review_outcome"], "rejections": case["rejections"],
+        "documents": case["documents"], "green_channel": case["green_channel"],
         "outcome": case["outcome"], "concluded_on": case["concluded_on"],
+        "decided_on": case["decided_on"], "window": case["window_code"],
+        "refusal": ({"refusal_no": case["refusal_no"], "reasons": case["refusal_reasons"],
+                     "legal_basis": case["refusal_legal_basis"]} if case["refusal_no"] else None),
+        "withdrawal": ({"withdrawn_on": case["withdrawn_on"], "reason": case["withdrawal_reason"]}
+                       if case["withdrawn_on"] else None),
         "receipt": case["receipt"],
         "notices": store.notices(application_no),
         "history": store.history(application_no),
@@ -456,8 +572,8 @@ def track(store, application_no, phone):
     """What the applicant may see; a wrong phone looks exactly like no case."""
     data = load(schemas.TrackQuery, {"application_no": application_no, "phone": phone})
     case = store.case(data["application_no"])
-    if (case is None or not domain.is_mainland_mobile(data["phone"])
-            or domain.normal_mobile(data["phone"]) != case["applicant_phone"]):
+    if (case is None or not personal.is_mainland_mobile(data["phone"])
+            or personal.normal_phone(data["phone"]) != case["applicant_phone"]):
         raise NotFound("no application with that number and phone")
     applicant = case["applicant"]
     amount_due = 0
@@ -469,8 +585,8 @@ def track(store, application_no, phone):
     return {
         "application_no": case["application_no"], "item_name": case["item_name"], "status": case["status"],
         "status_label": domain.STATUS_LABELS.get(case["status"], case["status"]),
-        "applicant": {"name_masked": domain.mask_name(applicant["name"]),
-                      "id_masked": domain.mask_id(applicant.get("id_number") or applicant.get("uscc"))},
+        "applicant": {"name_masked": personal.mask_name(applicant["name"]),
+                      "id_masked": personal.mask_id(applicant.get("id_number") or applicant.get("uscc"))},
         "received_on": case["received_on"], "accepted_on": case["accepted_on"],
         "due_date": case["due_date"], "provisional": case["provisional"],
         "awaiting_materials": awaiting,
@@ -478,11 +594,13 @@ def track(store, application_no, phone):
         "bill_no": (case["bill"] or {}).get("bill_no"),
         "departments": [{"name": d["name"], "status": d["status"]} for d in store.departments(case["application_no"])],
         "concluded_on": case["concluded_on"], "outcome": case["outcome"],
+        "documents": [{"document_name": d["document_name"], "document_no": d["document_no"]}
+                      for d in case["documents"]],
         "rated": case["rating"] is not None,
     }
 
 
-def rate(store, application_no, score, comment):
+def rate(store, application_no, score, comment, by=None):
     data = load(schemas.Rating, {"application_no": application_no, "score": score, "comment": comment})
     case = store.case(data["application_no"], lock=True)
     if case is None:
@@ -491,10 +609,10 @@ def rate(store, application_no, score, comment):
         raise Conflict("a case is rated once it is concluded")
     if case["rating"] is not None:
         raise Conflict("this case has already been rated")
-    rated_at = datetime.datetime.now(ZoneInfo(config.time_zone()))
+    rated_at = local_now()
     store.update_case(case["application_no"], rating=data["score"], rating_comment=data["comment"],
                       rated_at=rated_at)
-    store.add_history(case["application_no"], "intake", "rated", f"服务评价{data['score']}分")
+    store.add_history(case["application_no"], "intake", "rated", f"服务评价{data['score']}分", by=by)
     store.emit("application_rated", {"application_no": case["application_no"], "score": data["score"],
                                      "rated_at": rated_at})
     m.RATINGS.labels(str(data["score"])).inc()
@@ -502,22 +620,331 @@ def rate(store, application_no, score, comment):
             "rated_at": rated_at}
 
 
-def report(store, start, end, on=None):
+def report(store, start, end, on=None, hall=None):
+    """The centre's headline figures for the period. `hall(start, end)` gives
+    the hall's appointments, home visits, tickets and average wait, or None
+    where the centre runs no hall service (then they are 0)."""
     period = load(schemas.Period, {"start": start, "end": end})
-    figures = store.period_figures(period["start"], period["end"], on or today())
+    start, end = period["start"], period["end"]
+    figures = store.period_figures(start, end)
+    on = on or today()
+    overdue = sum(domain.centre_late(row, on) for row in store.clock_rows(start, end))
+    hall_figures = hall(start, end) if hall else None
     result = {
-        "start": period["start"], "end": period["end"],
+        "start": start, "end": end,
         "received": figures["received"], "accepted": figures["accepted"],
         "instant_ratio": domain.ratio(figures["instant"], figures["accepted"]),
         "completed": figures["completed"],
         "completion_rate": domain.ratio(figures["completed"], figures["accepted"]),
-        "overdue": figures["overdue"],
+        "overdue": overdue,
         "ratings": figures["ratings"],
         "satisfaction_rate": domain.ratio(figures["satisfied"], figures["ratings"]),
         "fees_fen": figures["fees_fen"],
+        "refused": figures["refused"],
+        "withdrawn": figures["withdrawn"],
+        "inquiries": figures["inquiries"],
+        "inquiries_by_window": store.inquiry_counts(start, end, "window"),
+        "inquiries_by_topic": store.inquiry_counts(start, end, "topic"),
+        "complaints": figures["complaints"],
+        # No hall service registered: the centre takes no tickets or
+        # appointments through OneWindow, so there is nothing to count.
+        "hall": hall_figures is not None,
     }
-    result["headline"] = domain.headline(period["start"], period["end"], result)
+    for key in HALL_FIGURES:
+        result[key] = (hall_figures or {}).get(key) or 0
+    result["headline"] = domain.headline(start, end, result)
     return result
+
+
+HALL_FIGURES = ("appointments", "home_visits", "tickets", "average_wait_minutes")
+
+
+def open_overdue(store, on=None):
+    """Open cases the centre is late on (the overdue gauge)."""
+    on = on or today()
+    return sum(domain.centre_late(row, on) for row in store.open_clock_rows())
+
+
+# ------------------------------------------------------------------ the front office
+
+def _number(store, kind, on):
+    return domain.document_number(kind, config.centre_code(), on.year, store.next_document(kind, on.year))
+
+
+def _claimed(store, operation, client_ref):
+    """None when this key is new (go ahead), else the first call's result."""
+    if client_ref is None or store.claim_request(operation, client_ref):
+        return None
+    return _first_result(store, operation, client_ref)
+
+
+def _remember(store, operation, client_ref, application_no, result):
+    """Keep the first answer to an idempotency key, as the caller reads it."""
+    result = wire(result)
+    if client_ref is not None:
+        store.save_request_result(operation, client_ref, application_no, result)
+    return result
+
+
+def refuse(store, application, reasons, legal_basis, on=None, window=None, by=None):
+    """不予受理: a numbered refusal with its reasons and legal basis. The
+    application may name an item outside the catalog (outside the remit)."""
+    on = on or today()
+    data = load(schemas.Refusal, {"application": application, "reasons": reasons, "legal_basis": legal_basis})
+    app = data["application"]
+    first = _claimed(store, "refuse", app["client_ref"])
+    if first is not None:
+        return first
+    catalog = store.current_catalog()
+    item = catalog.item(app["item_code"]) if app["item_code"] else None
+    application_no = domain.application_number(config.centre_code(), on.year, store.next_sequence(on.year))
+    logs.bind(application_no=application_no)
+    refusal_no = _number(store, domain.REFUSAL, on)
+    item_name = item["name"] if item else (app["item_name"] or app["item_code"])
+    notice = {
+        "title": "不予受理通知书", "refusal_no": refusal_no, "application_no": application_no,
+        "item_code": app["item_code"], "item_name": item_name,
+        "applicant": personal.mask_name(app["applicant"]["name"]), "refused_on": on.isoformat(),
+        "reasons": data["reasons"], "legal_basis": data["legal_basis"],
+        "note": "如不服本决定，可依法申请行政复议或者提起行政诉讼",
+    }
+    case = {
+        "application_no": application_no, "client_ref": app["client_ref"], "item_code": app["item_code"] or "",
+        "item_name": item_name, "catalog_version": catalog.version_no,
+        "kind": item["kind"] if item else "committed", "channel": app["channel"], "applicant": app["applicant"],
+        "applicant_phone": app["applicant"]["phone"], "form": app["form"], "materials": app["materials"],
+        "missing_materials": [], "materials_stage": None, "status": domain.REFUSED, "received_on": on,
+        "accepted_on": None, "clock_started_on": None, "due_date": None, "provisional": False, "visits": 1,
+        "fee_lines": [], "has_fees": False, "free_registration": False, "review_outcome": None, "outcome": None,
+        "concluded_on": None, "receipt": notice, "window_code": window, "refusal_no": refusal_no,
+        "refusal_reasons": data["reasons"], "refusal_legal_basis": data["legal_basis"],
+    }
+    with store.unique(f"client_ref {app['client_ref']} was already used for another application"):
+        store.add_application(case)
+    store.add_history(application_no, "intake", "refused", f"不予受理（{refusal_no}）：" + "；".join(data["reasons"]),
+                      detail={"reasons": data["reasons"], "legal_basis": data["legal_basis"]}, by=by)
+    store.emit("application_refused", {
+        "application_no": application_no, "refusal_no": refusal_no, "item_code": app["item_code"],
+        "item_name": item_name, "refused_on": on, "reasons": data["reasons"], "legal_basis": data["legal_basis"],
+        "applicant": applicant_public(app["applicant"]), "window": window,
+    })
+    m.REFUSED.labels(app["channel"]).inc()
+    result = {"application_no": application_no, "refusal_no": refusal_no, "status": domain.REFUSED,
+              "notice": notice}
+    return _remember(store, "refuse", app["client_ref"], application_no, result)
+
+
+def withdraw(store, application_no, reason, client_ref, on=None, by=None):
+    """撤回 before conclusion: review's open tasks become moot and fees
+    cancels an unpaid bill or refunds a paid one, on the event."""
+    on = on or today()
+    data = load(schemas.Withdrawal, {"application_no": application_no, "reason": reason, "client_ref": client_ref})
+    case = store.case(data["application_no"], lock=True)
+    if case is None:
+        raise NotFound(f"no application {data['application_no']}")
+    first = _claimed(store, "withdraw", data["client_ref"])
+    if first is not None:
+        return first
+    if case["status"] not in domain.WITHDRAWABLE:
+        raise Conflict(f"application {case['application_no']} is {case['status']}; only a case not yet "
+                       "concluded can be withdrawn")
+    no = case["application_no"]
+    moot = store.moot_departments(no)
+    status = settle(store, case, {"withdrawn_on": on, "withdrawal_reason": data["reason"]}, on=on)
+    store.add_history(no, "intake", "withdrawn", f"申请人撤回：{data['reason']}",
+                      detail={"moot": moot, "bill_status": case["bill_status"]}, by=by)
+    store.emit("application_withdrawn", {
+        "application_no": no, "item_code": case["item_code"], "item_name": case["item_name"],
+        "reason": data["reason"], "withdrawn_on": on, "previous_status": case["status"],
+        "accepted": case["accepted_on"] is not None,
+        "moot_departments": moot, "applicant": applicant_public(case["applicant"]),
+    })
+    m.WITHDRAWN.labels(case["item_code"]).inc()
+    result = {"application_no": no, "status": status, "withdrawn_on": on.isoformat(), "reason": data["reason"],
+              "moot_departments": moot}
+    return _remember(store, "withdraw", data["client_ref"], no, result)
+
+
+def inquiry_view(row):
+    return {"inquiry_no": row["inquiry_no"], "channel": row["channel"], "topic": row["topic"],
+            "answered_by": row["answered_by"], "window": row["window_code"], "item_code": row["item_code"],
+            "phone_masked": personal.mask_phone(row["phone"]) if row["phone"] else None,
+            "referred_to": row["referred_to"], "asked_at": row["asked_at"], "asked_on": row["asked_on"]}
+
+
+def register_inquiry(store, channel, topic, answered_by, item_code=None, phone=None, referred_to=None,
+                     client_ref=None, window=None, on=None):
+    """首问负责: who answered a consultation first and where it was referred."""
+    on = on or today()
+    data = load(schemas.Inquiry, {"channel": channel, "topic": topic, "answered_by": answered_by,
+                                  "item_code": item_code, "phone": phone, "referred_to": referred_to,
+                                  "client_ref": client_ref})
+    if data["item_code"] and store.current_catalog().item(data["item_code"]) is None:
+        raise ValidationFailed({"item_code": ["unknown item"]})
+    first = _claimed(store, "inquiry", data["client_ref"])
+    if first is not None:
+        return first
+    row = store.add_inquiry({
+        "inquiry_no": _number(store, domain.INQUIRY, on), "channel": data["channel"], "topic": data["topic"],
+        "answered_by": data["answered_by"], "window_code": window, "item_code": data["item_code"],
+        "phone": data["phone"], "referred_to": data["referred_to"], "asked_on": on})
+    m.INQUIRIES.labels(window or "", data["channel"]).inc()
+    return _remember(store, "inquiry", data["client_ref"], None, inquiry_view(row))
+
+
+def complaint_view(row):
+    """A complaint as listed: the complainant's phone masked."""
+    return {"complaint_no": row["complaint_no"], "text": row["text"],
+            "phone_masked": personal.mask_phone(row["phone"]), "application_no": row["application_no"],
+            "department": row["department"], "status": "answered" if row["answered_at"] else "open",
+            "received_at": row["received_at"], "received_on": row["received_on"], "due_date": row["due_date"],
+            "provisional": row["provisional"], "warning_level": row["warning_level"],
+            "notice_no": row["notice_no"], "answer": row["answer"], "answered_at": row["answered_at"],
+            "answered_on": row["answered_on"],
+            "on_time": None if row["answered_on"] is None else row["answered_on"] <= row["due_date"]}
+
+
+def _complaint_event(row, catalog=None):
+    department = catalog.departments.get(row["department"]) if catalog and row["department"] else None
+    return {"complaint_no": row["complaint_no"], "application_no": row["application_no"],
+            "department": row["department"], "department_name": (department or {}).get("name"),
+            "supervisor_phone": (department or {}).get("supervisor_phone"), "phone": row["phone"],
+            "due_date": row["due_date"], "received_on": row["received_on"]}
+
+
+def complain(store, calendar, text, phone, application_no=None, department=None, client_ref=None, on=None,
+             by=None):
+    """投诉: numbered, due in working days, answered by the department
+    concerned (the case's lead department when only the case is named)."""
+    on = on or today()
+    data = load(schemas.Complaint, {"text": text, "phone": phone, "application_no": application_no,
+                                    "department": department, "client_ref": client_ref})
+    catalog = store.current_catalog()
+    problems = {}
+    case = store.case(data["application_no"]) if data["application_no"] else None
+    if data["application_no"] and case is None:
+        problems["application_no"] = ["no such application"]
+    if data["department"] and data["department"] not in catalog.departments:
+        problems["department"] = ["unknown department"]
+    if problems:
+        raise ValidationFailed(problems)
+    first = _claimed(store, "complain", data["client_ref"])
+    if first is not None:
+        return first
+    concerned = data["department"]
+    if concerned is None and case is not None:
+        concerned = next((d["department"] for d in store.departments(case["application_no"]) if d["lead"]), None)
+    due = calendar.add_workdays(on, settings.complaint_days())
+    row = store.add_complaint({
+        "complaint_no": _number(store, domain.COMPLAINT, on), "text": data["text"], "phone": data["phone"],
+        "application_no": data["application_no"], "department": concerned,
+        "window_code": case["window_code"] if case else None, "received_on": on,
+        "due_date": due.due_date, "provisional": due.provisional})
+    if case is not None:
+        store.add_history(case["application_no"], "intake", "complaint", f"收到投诉{row['complaint_no']}", by=by)
+    store.emit("complaint_received", _complaint_event(row, catalog))
+    m.COMPLAINTS.labels(concerned or "").inc()
+    return _remember(store, "complain", data["client_ref"], data["application_no"], complaint_view(row))
+
+
+def complaints(store, status=None):
+    query = load(schemas.ComplaintQuery, {"status": status})
+    return [complaint_view(row) for row in store.complaints(query["status"])]
+
+
+def answer_complaint(store, complaint_no, answer, client_ref, on=None, by=None):
+    on = on or today()
+    data = load(schemas.ComplaintAnswer, {"complaint_no": complaint_no, "answer": answer, "client_ref": client_ref})
+    row = store.complaint(data["complaint_no"], lock=True)
+    if row is None:
+        raise NotFound(f"no complaint {data['complaint_no']}")
+    first = _claimed(store, "answer_complaint", data["client_ref"])
+    if first is not None:
+        return first
+    if row["answered_at"] is not None:
+        raise Conflict(f"complaint {row['complaint_no']} was answered on {row['answered_on']}")
+    answered_at = local_now()
+    store.update_complaint(row["complaint_no"], answer=data["answer"], answered_at=answered_at, answered_on=on)
+    row = store.complaint(row["complaint_no"])
+    if row["application_no"]:
+        store.add_history(row["application_no"], "intake", "complaint_answered", f"投诉{row['complaint_no']}已答复",
+                          by=by)
+    store.emit("complaint_answered", dict(_complaint_event(row), answer=row["answer"], answered_on=on,
+                                          on_time=on <= row["due_date"]))
+    return _remember(store, "answer_complaint", data["client_ref"], row["application_no"], complaint_view(row))
+
+
+def supervise_complaints(store, calendar, as_of=None, dry_run=False):
+    """Electronic supervision of unanswered complaints, as of a day: a
+    warning when one working day is left, a supervision notice (督办) once
+    overdue, each once. A day in the future only with dry_run."""
+    query = load(schemas.SupervisionQuery, {"as_of": as_of})
+    day = query["as_of"] or today()
+    if day > today() and not dry_run:
+        raise ValidationFailed({"as_of": ["a day in the future is allowed only with dry_run"]})
+    catalog = store.current_catalog()
+    warnings, overdue = [], []
+    for row in store.open_complaints():
+        actions, reading = domain.complaint_actions(row, day, calendar)
+        if "warn" in actions:
+            warnings.append(row["complaint_no"])
+            if not dry_run:
+                store.update_complaint(row["complaint_no"], warning_level="yellow", warned_on=day)
+                store.emit("complaint_warning", dict(_complaint_event(row, catalog),
+                                                     working_days_left=reading.working_days_left))
+        if "notice" in actions:
+            overdue.append(row["complaint_no"])
+            if not dry_run:
+                notice_no = f"{row['complaint_no']}-DB"
+                store.update_complaint(row["complaint_no"], warning_level="red", noticed_on=day, notice_no=notice_no)
+                store.emit("complaint_overdue", dict(_complaint_event(row, catalog), notice_no=notice_no,
+                                                     working_days_overdue=reading.working_days_overdue))
+                m.COMPLAINTS_OVERDUE.labels(row["department"] or "").inc()
+    return {"as_of": day, "dry_run": dry_run, "warnings": warnings, "overdue": overdue}
+
+
+# ------------------------------------------------------------------ publicity and ranking
+
+def publicity(store, start, end, on=None):
+    """办件公示: the cases concluded in the period, personal data masked,
+    on time or not."""
+    period = load(schemas.Period, {"start": start, "end": end})
+    on = on or today()
+    return [{"application_no": row["application_no"], "item_code": row["item_code"], "item_name": row["item_name"],
+             "applicant": personal.mask_name(row["applicant"]["name"]), "outcome": row["outcome"],
+             "outcome_label": domain.STATUS_LABELS["completed" if row["outcome"] == "approved" else "rejected"],
+             "accepted_on": row["accepted_on"], "due_date": row["due_date"], "concluded_on": row["concluded_on"],
+             "on_time": not domain.centre_late(row, on)}
+            for row in store.concluded_cases(period["start"], period["end"])]
+
+
+def ranking(store, calendar, start, end, by, on=None):
+    """选优评差 of the cases concluded in the period, by department, window
+    or reviewer. Working days run from the case's acceptance to the decision
+    (the department's own for departments and reviewers)."""
+    query = load(schemas.RankingQuery, {"start": start, "end": end, "by": by})
+    start, end, by = query["start"], query["end"], query["by"]
+    on = on or today()
+    rows = []
+    if by == "window":
+        for case in store.concluded_cases(start, end):
+            if not case["window_code"]:
+                continue  # online and mobile cases pass no window
+            rows.append({"key": case["window_code"], "late": domain.centre_late(case, on),
+                         "working_days": (calendar.workdays_between(case["accepted_on"], case["decided_on"])
+                                          if case["accepted_on"] and case["decided_on"] else None),
+                         "rating": case["rating"]})
+    else:
+        for task in store.decided_tasks(start, end):
+            if not task[by]:
+                continue  # decided by nobody: deemed approved on timeout
+            decided = event_day({"decided_at": task["decided_at"]}, "decided_at")
+            rows.append({"key": task[by], "rating": task["rating"],
+                         "late": task["warning_level"] == "red" or (task["due_date"] is not None
+                                                                     and decided > task["due_date"]),
+                         "working_days": calendar.workdays_between(task["accepted_on"], decided)})
+    return {"start": start, "end": end, "by": by,
+            "lines": domain.ranking(rows, store.complaint_counts(start, end, by))}
 
 
 def due_date(store, calendar, item_code, accepted_on):

@@ -1,100 +1,11 @@
-"""intake's pure rules: identity checksums, the catalog and its one form,
+"""intake's pure rules (personal data: onewindow.personal): the catalog and its one form,
 statutory clocks, the case status, the centre's headline figures.
 
 No nameko, no SQL: everything here is tested with plain values."""
-import datetime
 import hashlib
 import json
-import re
 
-# ---------------------------------------------------------------- identities
-
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
-
-def resident_id_problems(value, today=None):
-    """Problems with an 18-character resident ID number (GB 11643-1999):
-    format, birth date (a real day, not in the future, not before 1900) and
-    the ISO 7064 MOD 11-2 check character. Empty list when valid."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{17}[\dXx]", value):
-        return ["must be an 18-character resident ID number (17 digits and a digit or X)"]
-    problems = []
-    try:
-        born = datetime.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-        today = today or datetime.date.today()
-        if born > today or born.year < 1900:
-            problems.append("birth date in the ID number is impossible")
-    except ValueError:
-        problems.append("birth date in the ID number is not a real date")
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS))
-    if _ID_CHECK[total % 11] != value[17].upper():
-        problems.append("check digit of the ID number is wrong")
-    return problems
-
-
-def resident_id_check_char(first17):
-    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS)) % 11]
-
-
-# GB 32100-2015: 31 characters without I, O, Z, S, V.
-_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-
-
-def uscc_check_char(first17):
-    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
-    return _USCC_CHARS[(31 - total % 31) % 31]
-
-
-def uscc_problems(value):
-    """Problems with a unified social credit code (GB 32100-2015)."""
-    if not isinstance(value, str) or len(value) != 18 or any(c not in _USCC_CHARS for c in value.upper()):
-        return ["must be an 18-character unified social credit code (digits and letters except I, O, Z, S, V)"]
-    value = value.upper()
-    if uscc_check_char(value[:17]) != value[17]:
-        return ["check character of the unified social credit code is wrong"]
-    return []
-
-
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-
-
-def is_mainland_mobile(value):
-    """11 digits starting 13-19; a leading +86 or 86 is allowed."""
-    if not isinstance(value, str):
-        return False
-    digits = re.sub(r"[\s-]", "", value)
-    digits = re.sub(r"^(\+?86)", "", digits) if len(digits) > 11 else digits
-    return bool(_MOBILE.fullmatch(digits))
-
-
-def normal_mobile(value):
-    digits = re.sub(r"[\s-]", "", value)
-    return digits[-11:]
-
-
-def mask_name(name):
-    """张三 -> 张*, 欧阳娜娜 -> 欧***; enterprise names keep head and tail."""
-    if not name:
-        return ""
-    if len(name) <= 1:
-        return "*"
-    if len(name) >= 8:
-        return name[:2] + "*" * (len(name) - 4) + name[-2:]
-    return name[0] + "*" * (len(name) - 1)
-
-
-def mask_id(value):
-    """Keep the first 3 and last 2 characters: 110***********123X style."""
-    if not value:
-        return ""
-    return value[:3] + "*" * (len(value) - 5) + value[-2:]
-
-
-def mask_phone(phone):
-    return phone[:3] + "****" + phone[-4:] if phone and len(phone) >= 7 else "****"
-
+from onewindow.workdays import read_clock
 
 # ---------------------------------------------------------------- the catalog
 
@@ -269,6 +180,7 @@ class Catalog:
             "department": fee["department"],
             "amount_fen": fee["amount_fen"],
             "treasury_account": self.departments[fee["department"]]["treasury_account"],
+            "legal_basis": fee.get("legal_basis", ""),
         }
 
     def bill_lines(self, item):
@@ -313,6 +225,12 @@ def due_dates(item, start, calendar, departments=None):
 # ---------------------------------------------------------------- case status
 
 CONCLUDED = ("completed", "rejected")
+# Ended without a decision: refused at the window (不予受理) or withdrawn by
+# the applicant (撤回). Neither is concluded (办结).
+REFUSED = "refused"
+WITHDRAWN = "withdrawn"
+# What may still be withdrawn: everything before conclusion.
+WITHDRAWABLE = ("needs_materials", "accepted", "in_review", "awaiting_payment")
 
 
 def case_status(case):
@@ -320,8 +238,13 @@ def case_status(case):
     not stepped, so events may arrive in any order with the same result.
 
     case: {accepted (bool), kind, has_fees, review_outcome (None|approved|
-    rejected), bill_status (None|unpaid|paid|waived|refunded), awaiting_materials
-    (bool), review_started (bool)}"""
+    rejected), bill_status (None|unpaid|paid|waived|refunded|cancelled),
+    awaiting_materials (bool), review_started (bool), refused (bool),
+    withdrawn (bool)}"""
+    if case.get("refused"):
+        return REFUSED
+    if case.get("withdrawn"):
+        return WITHDRAWN
     if not case["accepted"]:
         return "needs_materials"
     if case["review_outcome"] == "rejected":
@@ -342,12 +265,45 @@ STATUS_LABELS = {
     "awaiting_payment": "待缴费",
     "completed": "已办结",
     "rejected": "不予许可",
+    REFUSED: "不予受理",
+    WITHDRAWN: "已撤回",
 }
+
+
+def centre_late(case, today):
+    """Was the centre late on this case? Only the centre's time counts: from
+    the (re)started clock to review's decision. Time a bill waits for the
+    applicant, and time materials are awaited, are the applicant's.
+
+    case: {accepted_on, due_date, decided_on, materials_stage, overdue (review
+    reported a task overdue), withdrawn_on}; `today` ends the count of a case
+    the centre still holds."""
+    if case["accepted_on"] is None or case["due_date"] is None:
+        return False
+    if case["overdue"]:
+        return True
+    if case["decided_on"] is not None:
+        return case["decided_on"] > case["due_date"]
+    if case["materials_stage"] is not None:
+        return False
+    end = case["withdrawn_on"] or today
+    return end > case["due_date"]
 
 
 def application_number(centre, year, sequence):
     """ZW2026000123: centre, year and a 6-digit per-year sequence."""
     return f"{centre}{year}{sequence:06d}"
+
+
+# Numbered documents of the front office, each with its own yearly sequence.
+REFUSAL = "BYSL"     # 不予受理通知书
+INQUIRY = "SW"       # 首问登记
+COMPLAINT = "TS"     # 投诉
+
+
+def document_number(kind, centre, year, sequence):
+    """ZWBYSL2026000001: centre, kind, year and a 6-digit per-year sequence."""
+    return f"{centre}{kind}{year}{sequence:06d}"
 
 
 # ---------------------------------------------------------------- reporting
@@ -357,7 +313,10 @@ def ratio(part, whole):
 
 
 def headline(start, end, figures):
-    """The sentence a centre puts at the top of its monthly report."""
+    """The sentence a centre puts at the top of its monthly report (as
+    Tieling's monthly summary reads): cases, refusals, withdrawals, overdue,
+    fees, satisfaction, and the hall's appointments and home visits when the
+    centre runs a hall service."""
     def pct(x):
         return f"{x * 100:.1f}%"
 
@@ -366,7 +325,63 @@ def headline(start, end, figures):
 
     satisfaction = (f"群众满意率{pct(figures['satisfaction_rate'])}（{figures['ratings']}条评价）"
                     if figures["ratings"] else "暂无群众评价")
+    hall = (f"预约办理{figures['appointments']}件，上门服务{figures['home_visits']}次；"
+            if figures.get("hall") else "")
     return (f"{day(start)}至{day(end)}，中心共接件{figures['received']}件，受理{figures['accepted']}件，"
-            f"其中即办件占{pct(figures['instant_ratio'])}；办结{figures['completed']}件，"
+            f"其中即办件占{pct(figures['instant_ratio'])}；不予受理{figures['refused']}件，"
+            f"申请人撤回{figures['withdrawn']}件；办结{figures['completed']}件，"
             f"办结率{pct(figures['completion_rate'])}；超期{figures['overdue']}件；"
+            f"首问登记咨询{figures['inquiries']}人次，受理投诉{figures['complaints']}件；{hall}"
             f"收费{figures['fees_fen'] / 100:,.2f}元；{satisfaction}。")
+
+
+def ranking(rows, complaints):
+    """选优评差: one line per key (department, window or reviewer), best
+    first. rows: {key, late (bool), working_days (int|None), rating
+    (1-5|None)}; complaints: {key: count}. On-time rate first, then
+    satisfaction, then fewer complaints."""
+    groups = {}
+    for row in rows:
+        g = groups.setdefault(row["key"], {"cases": 0, "late": 0, "days": [], "ratings": 0, "satisfied": 0})
+        g["cases"] += 1
+        g["late"] += int(bool(row["late"]))
+        if row["working_days"] is not None:
+            g["days"].append(row["working_days"])
+        if row["rating"] is not None:
+            g["ratings"] += 1
+            g["satisfied"] += int(row["rating"] >= 4)
+    for key in complaints:
+        groups.setdefault(key, {"cases": 0, "late": 0, "days": [], "ratings": 0, "satisfied": 0})
+    lines = []
+    for key, g in groups.items():
+        lines.append({
+            "key": key,
+            "cases": g["cases"],
+            "on_time_rate": ratio(g["cases"] - g["late"], g["cases"]),
+            "average_working_days": round(sum(g["days"]) / len(g["days"]), 2) if g["days"] else None,
+            "ratings": g["ratings"],
+            "satisfaction_rate": ratio(g["satisfied"], g["ratings"]),
+            "complaints": complaints.get(key, 0),
+        })
+    lines.sort(key=lambda x: (-x["on_time_rate"], -x["satisfaction_rate"], x["complaints"], -x["cases"],
+                              str(x["key"])))
+    for rank, line in enumerate(lines, 1):
+        line["rank"] = rank
+    return lines
+
+
+# ---------------------------------------------------------------- complaints
+
+def complaint_actions(complaint, today, calendar):
+    """What supervision does to one unanswered complaint, like a review task:
+    `warn` once when one working day is left, `notice` (督办) once when the
+    due date has passed. Returns (actions, reading)."""
+    if complaint["answered_at"] is not None:
+        return [], None
+    reading = read_clock(complaint["due_date"], today, calendar)
+    actions = []
+    if reading.level == "yellow" and complaint["warning_level"] == "none":
+        actions.append("warn")
+    if reading.level == "red" and complaint["noticed_on"] is None:
+        actions.append("notice")
+    return actions, reading

@@ -5,30 +5,24 @@ import datetime
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
+from onewindow import personal
 from onewindow.errors import ValidationFailed
-from onewindow.validation import flatten, load
-
-from . import domain
+from onewindow.validation import MobilePhone, described_by, flatten, load
 
 CHANNELS = ("window", "online", "mobile")
 APPLICANT_KINDS = ("person", "enterprise")
 
 
 def _resident_id(value):
-    problems = domain.resident_id_problems(value)
+    problems = personal.resident_id_problems(value)
     if problems:
         raise ValidationError(problems)
 
 
 def _uscc(value):
-    problems = domain.uscc_problems(value)
+    problems = personal.uscc_problems(value)
     if problems:
         raise ValidationError(problems)
-
-
-def _mobile(value):
-    if not domain.is_mainland_mobile(value):
-        raise ValidationError("must be a mainland mobile number (11 digits starting 13-19)")
 
 
 class Text(fields.String):
@@ -51,14 +45,6 @@ class Uscc(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).upper()
-
-
-class MobilePhone(fields.String):
-    def __init__(self, **kwargs):
-        super().__init__(validate=_mobile, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return domain.normal_mobile(super()._deserialize(value, attr, data, **kwargs))
 
 
 class IsoDate(fields.Date):
@@ -152,10 +138,29 @@ def _application_schema(catalog, item):
         "applicant": fields.Nested(ApplicantSchema, required=True),
         "form": form,
         "materials": materials,
+        "green_channel": fields.Nested(GreenChannel, load_default=None, allow_none=True),
     }
     return Schema.from_dict(spec, name="Application")()
 
 
+class ApplicationShape(Schema):
+    """What every application looks like, whatever the item: the form's
+    fields and the material codes depend on the item (see `form_for`)."""
+    client_ref = fields.String(required=True, validate=Length(min=1, max=200))
+    item_code = fields.String(required=True, metadata={"description": "a code of list_items"})
+    channel = fields.String(required=True, validate=OneOf(CHANNELS))
+    applicant = fields.Nested(ApplicantSchema, required=True)
+    form = fields.Dict(required=True, metadata={"description": "the item's one form: see form_for(item_code)"})
+    materials = fields.List(fields.String(), required=True, metadata={"description": "material codes handed in"})
+    green_channel = fields.Nested(lambda: GreenChannel(), load_default=None, allow_none=True,
+                                  metadata={"description": "绿色通道: {reason}; reviewed first everywhere"})
+
+
+class GreenChannel(Schema):
+    reason = fields.String(required=True, validate=Length(min=1, max=500))
+
+
+@described_by(ApplicationShape)
 def load_application(catalog, data):
     """The application as loaded, or ValidationFailed listing every problem."""
     if not isinstance(data, dict):
@@ -206,9 +211,10 @@ class Period(Schema):
     start = fields.Date(required=True)
     end = fields.Date(required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def in_order(self, data, **kwargs):
-        if data["end"] < data["start"]:
+        # also when another field is wrong: every problem at once
+        if "start" in data and "end" in data and data["end"] < data["start"]:
             raise ValidationError("end is before start", "end")
 
 
@@ -219,5 +225,92 @@ class ApplicationNo(Schema):
     application_no = fields.String(required=True, validate=Length(min=1, max=40))
 
 
+# ------------------------------------------------------------ the front office
+
+INQUIRY_CHANNELS = ("window", "phone", "online", "mobile")
+RANKING_BY = ("department", "window", "reviewer")
+
+
+class RefusedApplicant(Schema):
+    """Whom a refusal (不予受理) is addressed to: a name and a phone suffice;
+    an ID number given is checked like at submit."""
+    kind = fields.String(load_default="person", validate=OneOf(APPLICANT_KINDS))
+    name = Text(required=True)
+    id_number = ResidentId()
+    uscc = Uscc()
+    phone = MobilePhone(required=True)
+
+
+class RefusedApplication(Schema):
+    """An application the window refuses: it may name an item outside the
+    catalog (outside the centre's remit), so only its shape is checked."""
+    client_ref = fields.String(required=True, validate=Length(min=1, max=200))
+    item_code = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=40))
+    item_name = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=200))
+    channel = fields.String(load_default="window", validate=OneOf(CHANNELS))
+    applicant = fields.Nested(RefusedApplicant, required=True)
+    form = fields.Dict(load_default=dict)
+    materials = fields.List(fields.String(validate=Length(min=1, max=100)), load_default=list)
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def named_item(self, data, original_data, **kwargs):
+        original = original_data if isinstance(original_data, dict) else {}
+        if not original.get("item_code") and not original.get("item_name"):
+            raise ValidationError("name the item applied for (item_code or item_name)", "item_name")
+
+
+class Refusal(Schema):
+    application = fields.Nested(RefusedApplication, required=True)
+    reasons = fields.List(fields.String(validate=Length(min=1, max=500)), required=True,
+                          validate=Length(min=1, max=20, error="name one to twenty reasons"))
+    legal_basis = fields.String(required=True, validate=Length(min=1, max=500))
+
+
+class Withdrawal(Schema):
+    application_no = fields.String(required=True, validate=Length(min=1, max=40))
+    reason = fields.String(required=True, validate=Length(min=1, max=500))
+    client_ref = fields.String(required=True, validate=Length(min=1, max=200))
+
+
+class Inquiry(Schema):
+    channel = fields.String(required=True, validate=OneOf(INQUIRY_CHANNELS))
+    topic = fields.String(required=True, validate=Length(min=1, max=200))
+    answered_by = fields.String(required=True, validate=Length(min=1, max=100))
+    item_code = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=40))
+    phone = MobilePhone(load_default=None, allow_none=True)
+    referred_to = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=200))
+    client_ref = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=200))
+
+
+class Complaint(Schema):
+    text = fields.String(required=True, validate=Length(min=1, max=2000))
+    phone = MobilePhone(required=True)
+    application_no = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=40))
+    department = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=40))
+    client_ref = fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=200))
+
+
+class ComplaintQuery(Schema):
+    status = fields.String(load_default=None, allow_none=True, validate=OneOf(("open", "answered")))
+
+
+class ComplaintAnswer(Schema):
+    complaint_no = fields.String(required=True, validate=Length(min=1, max=40))
+    answer = fields.String(required=True, validate=Length(min=1, max=2000))
+    client_ref = fields.String(required=True, validate=Length(min=1, max=200))
+
+
+class SupervisionQuery(Schema):
+    as_of = fields.Date(load_default=None, allow_none=True,
+                        validate=Range(min=datetime.date(2000, 1, 1), max=datetime.date(2100, 12, 31),
+                                       error="a date from 2000-01-01 to 2100-12-31"))
+
+
+class RankingQuery(Period):
+    by = fields.String(required=True, validate=OneOf(RANKING_BY))
+
+
 __all__ = ["load", "flatten", "load_application", "form_schema", "SupplementSchema", "DueDateQuery",
-           "TrackQuery", "Rating", "Period", "ApplicationNo", "check_supplied_materials"]
+           "TrackQuery", "Rating", "Period", "ApplicationNo", "check_supplied_materials", "Refusal",
+           "Withdrawal", "Inquiry", "Complaint", "ComplaintQuery", "ComplaintAnswer", "SupervisionQuery",
+           "RankingQuery"]

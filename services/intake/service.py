@@ -1,134 +1,176 @@
 """intake service: nameko entrypoints only."""
+import logging
+
+import eventlet
+from nameko.exceptions import UnknownService
+
+from onewindow.config import Setting, non_negative_float
 from onewindow.db import Database
-from onewindow.entrypoints import event_handler, rpc, timer
+from onewindow.entrypoints import ServiceRpcProxy, event_handler, rpc, timer
 from onewindow.errors import NotFound
 from onewindow.metrics import Metrics
+from onewindow.principals import ANYONE, OPERATOR, PORTAL, READERS, SUPERVISOR, WINDOW
 from onewindow.workdays import CalendarCache
 
 from . import cases
 from . import metrics as intake_metrics
 from .store import IntakeStore
 
-REVIEW_EVENTS = ("task_decided", "veto_filed", "review_completed", "materials_requested",
-                 "task_warning", "task_overdue", "task_deemed_approved")
+log = logging.getLogger(__name__)
+
+# A stopped hall keeps its queue, and a call into it would wait forever and
+# hold one of intake's workers; the report goes on without the hall instead.
+HALL_REPORT_TIMEOUT_SECONDS = Setting("INTAKE_HALL_REPORT_TIMEOUT_SECONDS", "5", non_negative_float)
+COMPLAINT_SUPERVISION_SECONDS = Setting("INTAKE_COMPLAINT_SUPERVISION_SECONDS", "300", non_negative_float)
 
 
 class IntakeService:
     name = "intake"
-    db = Database(dao=IntakeStore)
+    store = Database(IntakeStore)
     metrics = Metrics()
     calendar_cache = CalendarCache()
+    hall = ServiceRpcProxy("hall")
 
     def calendar(self):
-        return self.calendar_cache.get(self.db.unit)
+        return self.calendar_cache.get(self.store.unit)
 
-    @rpc
+    @rpc(roles=ANYONE)
     def health(self):
-        self.db.one("SELECT 1")
+        self.store.one("SELECT 1")
         return {"ok": True, "service": self.name}
 
     # ---------------------------------------------------------------- catalog
 
-    @rpc
+    @rpc(roles=ANYONE)
     def list_items(self):
-        return self.db.current_catalog().listing()
+        return self.store.current_catalog().listing()
 
-    @rpc
+    @rpc(roles=ANYONE)
     def form_for(self, item_code):
-        catalog = self.db.current_catalog()
+        catalog = self.store.current_catalog()
         item = catalog.item(item_code) if isinstance(item_code, str) else None
         if item is None:
             raise NotFound(f"no item {item_code}")
         return {"item_code": item["code"], "item_name": item["name"], "catalog_version": catalog.label,
                 "declared_fields": catalog.declared_count(item), "fields": catalog.form(item)}
 
-    @rpc
+    @rpc(roles=ANYONE)
     def due_date(self, item_code, accepted_on):
-        return cases.due_date(self.db, self.calendar(), item_code, accepted_on)
+        return cases.due_date(self.store, self.calendar(), item_code, accepted_on)
 
-    @rpc
+    @rpc(roles=(OPERATOR,))
     def recompute_provisional(self):
         self.calendar_cache.invalidate()
-        return cases.recompute_provisional(self.db, self.calendar())
+        return cases.recompute_provisional(self.store, self.calendar())
 
     # ---------------------------------------------------------------- the window
 
-    @rpc
+    def window(self):
+        """The window a call comes from: its window principal (选优评差 per
+        window); None online."""
+        return self.caller.name if self.caller.role == WINDOW else None
+
+    @rpc(roles=(WINDOW, PORTAL))
     def submit(self, application):
-        return cases.submit(self.db, self.calendar(), application)
+        return cases.submit(self.store, self.calendar(), application, window=self.window(),
+                            by=self.caller.label())
 
-    @rpc
+    @rpc(roles=(WINDOW, PORTAL))
     def supplement(self, application_no, materials, client_ref):
-        return cases.supplement(self.db, self.calendar(), application_no, materials, client_ref)
+        return cases.supplement(self.store, self.calendar(), application_no, materials, client_ref,
+                                by=self.caller.label())
 
-    @rpc
+    @rpc(roles=(WINDOW, *READERS))
     def get(self, application_no):
-        return cases.record(self.db, application_no)
+        return cases.record(self.store, application_no)
 
-    @rpc
+    @rpc(roles=(PORTAL,))
     def track(self, application_no, phone):
-        return cases.track(self.db, application_no, phone)
+        return cases.track(self.store, application_no, phone)
 
-    @rpc
+    @rpc(roles=(PORTAL,))
     def rate(self, application_no, score, comment=None):
-        return cases.rate(self.db, application_no, score, comment)
+        return cases.rate(self.store, application_no, score, comment, by=self.caller.label())
 
-    @rpc
+    @rpc(roles=READERS)
     def report(self, start, end):
-        return cases.report(self.db, start, end)
+        return cases.report(self.store, start, end, hall=self.hall_figures)
+
+    def hall_figures(self, start, end):
+        """The hall's figures of the period, or None where no hall service
+        runs (nothing is queued or booked through OneWindow there)."""
+        try:
+            with eventlet.Timeout(HALL_REPORT_TIMEOUT_SECONDS()):
+                return self.hall.report(start.isoformat(), end.isoformat())
+        except UnknownService:
+            return None
+        except eventlet.Timeout:
+            log.warning("the hall did not answer within %ss; report without its figures",
+                        HALL_REPORT_TIMEOUT_SECONDS())
+            return None
+
+    # ---------------------------------------------------------------- the front office
+
+    @rpc(roles=(WINDOW,))
+    def refuse(self, application, reasons, legal_basis):
+        return cases.refuse(self.store, application, reasons, legal_basis, window=self.window(),
+                            by=self.caller.label())
+
+    @rpc(roles=(WINDOW,))
+    def withdraw(self, application_no, reason, client_ref):
+        return cases.withdraw(self.store, application_no, reason, client_ref, by=self.caller.label())
+
+    @rpc(roles=(WINDOW,))
+    def register_inquiry(self, channel, topic, answered_by, item_code=None, phone=None, referred_to=None,
+                         client_ref=None):
+        return cases.register_inquiry(self.store, channel, topic, answered_by, item_code, phone, referred_to,
+                                      client_ref, window=self.window())
+
+    @rpc(roles=(WINDOW, PORTAL))
+    def complain(self, text, phone, application_no=None, department=None, client_ref=None):
+        return cases.complain(self.store, self.calendar(), text, phone, application_no, department, client_ref,
+                              by=self.caller.label())
+
+    @rpc(roles=(WINDOW, *READERS))
+    def complaints(self, status=None):
+        return cases.complaints(self.store, status)
+
+    @rpc(roles=(WINDOW, SUPERVISOR))
+    def answer_complaint(self, complaint_no, answer, client_ref):
+        return cases.answer_complaint(self.store, complaint_no, answer, client_ref, by=self.caller.label())
+
+    @rpc(roles=(SUPERVISOR,))
+    def supervise_complaints(self, as_of=None, dry_run=False):
+        return cases.supervise_complaints(self.store, self.calendar(), as_of, dry_run)
+
+    @timer(interval=COMPLAINT_SUPERVISION_SECONDS())
+    def supervise_complaints_on_timer(self):
+        cases.supervise_complaints(self.store, self.calendar())
+
+    @rpc(roles=(WINDOW, PORTAL, *READERS))
+    def publicity(self, start, end):
+        return cases.publicity(self.store, start, end)
+
+    @rpc(roles=(WINDOW, *READERS))
+    def ranking(self, start, end, by):
+        return cases.ranking(self.store, self.calendar(), start, end, by)
 
     # ---------------------------------------------------------------- events in
 
-    @event_handler("review", "task_decided")
-    def on_task_decided(self, event):
-        cases.on_review_event(self.db, "task_decided", event)
+    @event_handler("review", *cases.REVIEW_EFFECTS)
+    def on_review_event(self, event, event_type):
+        cases.on_review_event(self.store, event_type, event)
 
-    @event_handler("review", "veto_filed")
-    def on_veto_filed(self, event):
-        cases.on_review_event(self.db, "veto_filed", event)
-
-    @event_handler("review", "review_completed")
-    def on_review_completed(self, event):
-        cases.on_review_event(self.db, "review_completed", event)
-
-    @event_handler("review", "materials_requested")
-    def on_review_materials_requested(self, event):
-        cases.on_review_event(self.db, "materials_requested", event)
-
-    @event_handler("review", "task_warning")
-    def on_task_warning(self, event):
-        cases.on_review_event(self.db, "task_warning", event)
-
-    @event_handler("review", "task_overdue")
-    def on_task_overdue(self, event):
-        cases.on_review_event(self.db, "task_overdue", event)
-
-    @event_handler("review", "task_deemed_approved")
-    def on_task_deemed_approved(self, event):
-        cases.on_review_event(self.db, "task_deemed_approved", event)
-
-    @event_handler("fees", "bill_issued")
-    def on_bill_issued(self, event):
-        cases.on_fees_event(self.db, "bill_issued", event)
-
-    @event_handler("fees", "bill_paid")
-    def on_bill_paid(self, event):
-        cases.on_fees_event(self.db, "bill_paid", event)
-
-    @event_handler("fees", "bill_refunded")
-    def on_bill_refunded(self, event):
-        cases.on_fees_event(self.db, "bill_refunded", event)
-
-    @event_handler("fees", "bill_waived")
-    def on_bill_waived(self, event):
-        cases.on_fees_event(self.db, "bill_waived", event)
+    @event_handler("fees", *cases.FEES_EFFECTS)
+    def on_fees_event(self, event, event_type):
+        cases.on_fees_event(self.store, event_type, event)
 
     @event_handler("notify", "message_status")
     def on_message_status(self, event):
-        cases.on_message_status(self.db, event)
+        cases.on_message_status(self.store, event)
 
     # ---------------------------------------------------------------- gauges
 
     @timer(interval=30)
     def refresh_gauges(self):
-        intake_metrics.set_gauges(self.db.gauges(cases.today()))
+        intake_metrics.set_gauges(self.store.gauges(), cases.open_overdue(self.store))

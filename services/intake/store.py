@@ -5,6 +5,7 @@ import yaml
 from psycopg.types.json import Jsonb
 
 from onewindow.db import Store
+from onewindow.retention import delete_in_batches
 
 from . import domain
 
@@ -18,8 +19,9 @@ _CASE_COLUMNS = {
     "status", "missing_materials", "materials_stage", "materials", "accepted_on", "clock_started_on",
     "due_date", "provisional", "visits", "review_started", "review_outcome", "rejections", "bill",
     "bill_status", "overdue", "outcome", "concluded_on", "receipt", "rating", "rating_comment", "rated_at",
+    "decided_on", "withdrawn_on", "withdrawal_reason", "documents",
 }
-_JSON_COLUMNS = {"missing_materials", "rejections", "bill", "receipt"}
+_JSON_COLUMNS = {"missing_materials", "rejections", "bill", "receipt", "documents"}
 
 
 def read_catalog_file(path=CATALOG_FILE):
@@ -78,6 +80,12 @@ class IntakeStore(Store):
 
     # ------------------------------------------------------------ idempotency
 
+    def purge(self, older_than):
+        """Retention (onewindow.retention): idempotency records of submit and
+        supplement expire; a client retries within minutes, not weeks."""
+        return {"client_requests": delete_in_batches(self.unit, "client_requests", "created_at < %s",
+                                                     (older_than,))}
+
     def claim_request(self, operation, client_ref):
         """True for the first call with this key. A second identical call at
         the same instant waits here until the first commits, then gets False."""
@@ -105,6 +113,14 @@ class IntakeStore(Store):
                        "RETURNING last_seq", (year,))
         return row["last_seq"]
 
+    def next_document(self, kind, year):
+        """The next number of a refusal, inquiry or complaint of the year,
+        gap-free like application numbers."""
+        row = self.one("INSERT INTO document_counters (kind, year, last_value) VALUES (%s, %s, 1) "
+                       "ON CONFLICT (kind, year) DO UPDATE SET last_value = document_counters.last_value + 1 "
+                       "RETURNING last_value", (kind, year))
+        return row["last_value"]
+
     # ------------------------------------------------------------ cases
 
     def add_application(self, case):
@@ -112,15 +128,20 @@ class IntakeStore(Store):
             "INSERT INTO applications (application_no, client_ref, item_code, item_name, catalog_version, kind, "
             "channel, applicant, applicant_phone, form, materials, missing_materials, materials_stage, status, "
             "received_on, accepted_on, clock_started_on, due_date, provisional, visits, fee_lines, has_fees, "
-            "free_registration, review_outcome, outcome, concluded_on, receipt) VALUES "
+            "free_registration, review_outcome, outcome, concluded_on, receipt, window_code, decided_on, refusal_no, "
+            "refusal_reasons, refusal_legal_basis, green_channel) VALUES "
             "(%(application_no)s, %(client_ref)s, %(item_code)s, %(item_name)s, %(catalog_version)s, %(kind)s, "
             "%(channel)s, %(applicant)s, %(applicant_phone)s, %(form)s, %(materials)s, %(missing_materials)s, "
             "%(materials_stage)s, %(status)s, %(received_on)s, %(accepted_on)s, %(clock_started_on)s, "
             "%(due_date)s, %(provisional)s, %(visits)s, %(fee_lines)s, %(has_fees)s, %(free_registration)s, "
-            "%(review_outcome)s, %(outcome)s, %(concluded_on)s, %(receipt)s)",
-            dict(case, applicant=Jsonb(case["applicant"]), form=Jsonb(case["form"]),
+            "%(review_outcome)s, %(outcome)s, %(concluded_on)s, %(receipt)s, %(window_code)s, %(decided_on)s, "
+            "%(refusal_no)s, %(refusal_reasons)s, %(refusal_legal_basis)s, %(green_channel)s)",
+            dict({"window_code": None, "decided_on": None, "refusal_no": None, "refusal_legal_basis": None},
+                 **dict(case, refusal_reasons=Jsonb(case["refusal_reasons"]) if case.get("refusal_reasons") else None,
+                        applicant=Jsonb(case["applicant"]), form=Jsonb(case["form"]),
                  missing_materials=Jsonb(case["missing_materials"]), fee_lines=Jsonb(case["fee_lines"]),
-                 receipt=Jsonb(case["receipt"]) if case.get("receipt") is not None else None))
+                        receipt=Jsonb(case["receipt"]) if case.get("receipt") is not None else None,
+                        green_channel=Jsonb(case["green_channel"]) if case.get("green_channel") else None)))
 
     def case(self, application_no, lock=False):
         return self.one("SELECT * FROM applications WHERE application_no = %s" + (" FOR UPDATE" if lock else ""),
@@ -158,13 +179,24 @@ class IntakeStore(Store):
                        dict(changes, application_no=application_no, department=department))
         return row is not None
 
-    def add_history(self, application_no, source, event_type, summary, event_id=None, detail=None, at=None):
-        self.execute("INSERT INTO case_history (application_no, at, source, event_type, event_id, summary, detail) "
-                     "VALUES (%s, coalesce(%s::timestamptz, now()), %s, %s, %s, %s, %s)",
-                     (application_no, at, source, event_type, event_id, summary, Jsonb(detail or {})))
+    def moot_departments(self, application_no):
+        """A withdrawn case: the departments still deciding have nothing left
+        to decide."""
+        rows = self.all("UPDATE case_departments SET status = 'moot' WHERE application_no = %s "
+                        "AND status IN ('open', 'materials_requested') RETURNING department, position",
+                        (application_no,))
+        return [r["department"] for r in sorted(rows, key=lambda r: r["position"])]
+
+    def add_history(self, application_no, source, event_type, summary, event_id=None, detail=None, at=None,
+                    by=None):
+        """`by`: the principal behind a change made here (None for another
+        service's event)."""
+        self.execute("INSERT INTO case_history (application_no, at, source, event_type, event_id, summary, detail, "
+                     "by) VALUES (%s, coalesce(%s::timestamptz, now()), %s, %s, %s, %s, %s, %s)",
+                     (application_no, at, source, event_type, event_id, summary, Jsonb(detail or {}), by))
 
     def history(self, application_no):
-        return self.all("SELECT at, source, event_type, summary, detail FROM case_history "
+        return self.all("SELECT at, source, event_type, summary, detail, by FROM case_history "
                         "WHERE application_no = %s ORDER BY at, id", (application_no,))
 
     def record_notice(self, notice):
@@ -201,16 +233,23 @@ class IntakeStore(Store):
 
     # ------------------------------------------------------------ figures
 
-    def period_figures(self, start, end, today):
+    def period_figures(self, start, end):
+        """Counts of the period; `overdue` is counted from clock_rows by the
+        domain's rule."""
         row = self.one(
             "SELECT count(*) AS received, "
             "count(*) FILTER (WHERE accepted_on IS NOT NULL) AS accepted, "
             "count(*) FILTER (WHERE accepted_on IS NOT NULL AND kind = 'instant') AS instant, "
             "count(*) FILTER (WHERE concluded_on IS NOT NULL) AS completed, "
-            "count(*) FILTER (WHERE accepted_on IS NOT NULL AND (overdue OR concluded_on > due_date "
-            "  OR (concluded_on IS NULL AND materials_stage IS NULL AND due_date < %(today)s))) AS overdue "
+            "count(*) FILTER (WHERE status = 'refused') AS refused "
             "FROM applications WHERE received_on BETWEEN %(start)s AND %(end)s",
-            {"start": start, "end": end, "today": today})
+            {"start": start, "end": end})
+        withdrawn = self.one("SELECT count(*) AS withdrawn FROM applications "
+                             "WHERE withdrawn_on BETWEEN %s AND %s", (start, end))
+        inquiries = self.one("SELECT count(*) AS inquiries FROM inquiries WHERE asked_on BETWEEN %s AND %s",
+                             (start, end))
+        complaints = self.one("SELECT count(*) AS complaints FROM complaints WHERE received_on BETWEEN %s AND %s",
+                              (start, end))
         ratings = self.one(
             "SELECT count(*) AS ratings, count(*) FILTER (WHERE rating >= 4) AS satisfied FROM applications "
             "WHERE rating IS NOT NULL AND (rated_at AT TIME ZONE current_setting('TimeZone'))::date "
@@ -219,12 +258,92 @@ class IntakeStore(Store):
             "SELECT coalesce(sum(CASE kind WHEN 'paid' THEN amount_fen WHEN 'refunded' THEN -amount_fen "
             "ELSE 0 END), 0) AS fees_fen FROM fee_movements "
             "WHERE (at AT TIME ZONE current_setting('TimeZone'))::date BETWEEN %s AND %s", (start, end))
-        return dict(row, **ratings, fees_fen=int(fees["fees_fen"]))
+        return dict(row, **withdrawn, **inquiries, **complaints, **ratings, fees_fen=int(fees["fees_fen"]))
 
-    def gauges(self, today):
+    CLOCK_COLUMNS = "application_no, accepted_on, due_date, decided_on, materials_stage, overdue, withdrawn_on"
+
+    def clock_rows(self, start, end):
+        """The clocks of the cases accepted among those received in the period."""
+        return self.all(f"SELECT {self.CLOCK_COLUMNS} FROM applications WHERE received_on BETWEEN %s AND %s "
+                        "AND accepted_on IS NOT NULL", (start, end))
+
+    def open_clock_rows(self):
+        """The clocks of cases still open (not concluded, not withdrawn)."""
+        return self.all(f"SELECT {self.CLOCK_COLUMNS} FROM applications WHERE concluded_on IS NULL "
+                        "AND withdrawn_on IS NULL AND accepted_on IS NOT NULL")
+
+    def inquiry_counts(self, start, end, column):
+        key = {"window": "coalesce(window_code, '')", "topic": "topic"}[column]  # fixed SQL, never caller text
+        return {r["key"]: r["n"] for r in self.all(
+            f"SELECT {key} AS key, count(*) AS n FROM inquiries WHERE asked_on BETWEEN %s AND %s "
+            "GROUP BY 1 ORDER BY 1", (start, end))}
+
+    def gauges(self):
         return self.one(
             "SELECT count(*) FILTER (WHERE accepted_on IS NOT NULL) AS accepted, "
             "count(*) FILTER (WHERE accepted_on IS NOT NULL AND kind = 'instant') AS instant, "
-            "count(*) FILTER (WHERE concluded_on IS NOT NULL) AS concluded, "
-            "count(*) FILTER (WHERE concluded_on IS NULL AND accepted_on IS NOT NULL AND (overdue OR "
-            "  (materials_stage IS NULL AND due_date < %s))) AS overdue FROM applications", (today,))
+            "count(*) FILTER (WHERE concluded_on IS NOT NULL) AS concluded FROM applications")
+
+    # ------------------------------------------------------------ publicity, ranking
+
+    def concluded_cases(self, start, end):
+        """Cases concluded in the period, oldest first, with what publicity
+        and ranking need."""
+        return self.all(
+            f"SELECT {self.CLOCK_COLUMNS}, item_code, item_name, applicant, outcome, concluded_on, "
+            "window_code, rating FROM applications WHERE concluded_on BETWEEN %s AND %s "
+            "ORDER BY concluded_on, application_no", (start, end))
+
+    def decided_tasks(self, start, end):
+        """Each department's part in the cases concluded in the period."""
+        return self.all(
+            "SELECT d.application_no, d.department, d.reviewer, d.due_date, d.decided_at, d.warning_level, "
+            "d.status, a.clock_started_on, a.accepted_on, a.rating FROM case_departments d "
+            "JOIN applications a USING (application_no) WHERE a.concluded_on BETWEEN %s AND %s "
+            "AND d.decided_at IS NOT NULL ORDER BY d.application_no, d.position", (start, end))
+
+    def complaint_counts(self, start, end, by):
+        """Complaints received in the period per department, window or
+        reviewer (through the case and department complained about)."""
+        key = {"department": "c.department", "window": "a.window_code", "reviewer": "d.reviewer"}[by]
+        return {r["key"]: r["n"] for r in self.all(
+            f"SELECT {key} AS key, count(*) AS n FROM complaints c "
+            "LEFT JOIN applications a USING (application_no) "
+            "LEFT JOIN case_departments d ON d.application_no = c.application_no AND d.department = c.department "
+            f"WHERE c.received_on BETWEEN %s AND %s AND {key} IS NOT NULL GROUP BY 1", (start, end))}
+
+    # ------------------------------------------------------------ inquiries, complaints
+
+    def add_inquiry(self, inquiry):
+        self.execute(
+            "INSERT INTO inquiries (inquiry_no, channel, topic, answered_by, window_code, item_code, phone, "
+            "referred_to, asked_on) VALUES (%(inquiry_no)s, %(channel)s, %(topic)s, %(answered_by)s, "
+            "%(window_code)s, %(item_code)s, %(phone)s, %(referred_to)s, %(asked_on)s)", inquiry)
+        return self.one("SELECT * FROM inquiries WHERE inquiry_no = %s", (inquiry["inquiry_no"],))
+
+    def add_complaint(self, complaint):
+        self.execute(
+            "INSERT INTO complaints (complaint_no, text, phone, application_no, department, window_code, "
+            "received_on, due_date, provisional) VALUES (%(complaint_no)s, %(text)s, %(phone)s, "
+            "%(application_no)s, %(department)s, %(window_code)s, %(received_on)s, %(due_date)s, "
+            "%(provisional)s)", complaint)
+        return self.complaint(complaint["complaint_no"])
+
+    def complaint(self, complaint_no, lock=False):
+        return self.one("SELECT * FROM complaints WHERE complaint_no = %s" + (" FOR UPDATE" if lock else ""),
+                        (complaint_no,))
+
+    def complaints(self, status=None):
+        where = {None: "", "open": "WHERE answered_at IS NULL", "answered": "WHERE answered_at IS NOT NULL"}[status]
+        return self.all(f"SELECT * FROM complaints {where} ORDER BY received_at, complaint_no")
+
+    def open_complaints(self):
+        """Unanswered complaints, locked; replicas supervising at once skip
+        each other's rows."""
+        return self.all("SELECT * FROM complaints WHERE answered_at IS NULL ORDER BY due_date, complaint_no "
+                        "FOR UPDATE SKIP LOCKED")
+
+    def update_complaint(self, complaint_no, **changes):
+        sets = ", ".join(f"{column} = %({column})s" for column in changes)
+        self.execute(f"UPDATE complaints SET {sets} WHERE complaint_no = %(complaint_no)s",
+                     dict(changes, complaint_no=complaint_no))

@@ -17,7 +17,7 @@ from nameko.extensions import DependencyProvider
 
 from onewindow.db import Database
 
-from . import domain, providers
+from . import cases, domain, providers
 from . import metrics as sms_metrics
 from .settings import Settings
 from .store import NotifyStore
@@ -84,17 +84,26 @@ class Sender:
         return claimed
 
     def send(self, message):
+        """Hand one claimed message to its provider and record the outcome.
+        The lease is renewed first, so a batch sent one by one never outlives
+        its leases; a message another sender took over is not sent again."""
         settings = self.settings
+        with self.units() as unit:
+            message = NotifyStore(unit).renew_lease(message["message_id"], message["lease_token"],
+                                                    settings.sending_lease)
+        if message is None:
+            log.warning("a claimed message was taken over before its send; not sent from here")
+            return None
         provider = self.provider_for(message["provider"])
         started = time.perf_counter()
         try:
-            provider_message_id = provider.send(message)
+            provider_message_id = provider.send(dict(message, out_id=providers.out_id(message)))
             error = None
         except providers.ProviderError as exc:
             error = exc
-        except Exception as exc:  # a bug or an unexpected answer: retry, bounded
+        except Exception as exc:  # a bug or an unexpected answer: it may have gone out; retry, bounded
             log.exception("provider %s raised on message %s", provider.name, message["message_id"])
-            error = providers.ProviderError("error", repr(exc)[:200])
+            error = providers.ProviderError("error", repr(exc)[:200], maybe_sent=True)
         seconds = time.perf_counter() - started
         sms_metrics.PROVIDER_SECONDS.labels(provider.name).observe(seconds)
 
@@ -106,6 +115,7 @@ class Sender:
                 if sent is not None:
                     store.emit_status(sent)
                     sms_metrics.counted(sent["template"], "sent", sent["segments"])
+                    sent = cases.apply_early_receipt(store, sent)
                 return sent
             sms_metrics.PROVIDER_FAILURES.labels(provider.name, error.reason).inc()
             plan = domain.after_failure(
@@ -114,6 +124,7 @@ class Sender:
                 reason=str(error), primary=settings.provider, fallback=settings.fallback or None,
                 max_attempts=settings.max_attempts, failover_after=settings.failover_after,
                 base=settings.retry_base, cap=settings.retry_cap,
+                maybe_sent=error.maybe_sent or message["maybe_sent_by"] == provider.name,
             )
             log.warning("provider %s failed message %s (attempt %d): %s; %s", provider.name,
                         message["message_id"], message["attempts"], error.reason,
@@ -129,12 +140,16 @@ class Sender:
             store.record_attempt(message["message_id"], message["attempts"], provider.name, "retry",
                                  str(error)[:500], seconds)
             sms_metrics.RETRIES.labels(plan.provider).inc()
-            return store.mark_retry(message["message_id"], plan.provider, plan.provider_attempts, plan.delay,
-                                    str(error)[:500])
+            return store.mark_retry(message["message_id"], message["lease_token"], plan.provider,
+                                    plan.provider_attempts, plan.delay, str(error)[:500],
+                                    maybe_sent_by=provider.name if error.maybe_sent else None)
 
     def update_backlog(self):
         with self.units() as unit:
-            sms_metrics.QUEUED_BACKLOG.set(NotifyStore(unit).backlog())
+            store = NotifyStore(unit)
+            sms_metrics.QUEUED_BACKLOG.set(store.backlog())
+            for status, seconds in store.oldest_waiting().items():
+                sms_metrics.OLDEST_WAITING.labels(status).set(seconds)
 
 
 class SmsSender(DependencyProvider):
@@ -150,7 +165,7 @@ class SmsSender(DependencyProvider):
         for dependency in self.container.dependencies:
             if isinstance(dependency, Database):
                 return dependency
-        raise RuntimeError("the notify service needs a Database dependency named db")
+        raise RuntimeError("the notify service needs a Database dependency")
 
     def start(self):
         self._running = True

@@ -12,6 +12,9 @@ import string
 
 import yaml
 
+from onewindow import personal
+
+
 TEMPLATES_FILE = pathlib.Path(__file__).resolve().parent / "templates.yaml"
 DEFAULT_SIGN_NAME = "XX市政务服务中心"
 
@@ -131,65 +134,13 @@ class TemplateBook:
             raise TemplateError(f"template {name}: missing {', '.join(missing)}")
         params = {v: str(variables[v]) for v in wanted}
         text = signature(sign_name) + template.text.format_map(params)
-        if contains_id_number(text):
+        if personal.contains_id_number(text):
             raise PersonalDataLeak(f"template {name}: the text would contain a resident ID number")
         return Rendered(template=name, code=template.code, text=text, segments=segments(text), params=params)
 
 
-# ----------------------------------------------------------- personal data
-
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-_ID_CANDIDATE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
-
-
-def is_resident_id(value):
-    """An 18-character resident ID number with a valid birth date and checksum."""
-    value = str(value).upper()
-    if not re.fullmatch(r"[1-9][0-9]{16}[0-9X]", value):
-        return False
-    try:
-        datetime.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS))
-    return _ID_CHECK[total % 11] == value[17]
-
-
-def contains_id_number(text):
-    return any(is_resident_id(m.group(0)) for m in _ID_CANDIDATE.finditer(str(text)))
-
-
-def mask_name(name):
-    """张三 -> 张*, 欧阳娜娜 -> 欧***: the family name is enough to greet."""
-    name = (name or "").strip()
-    if not name:
-        return ""
-    return name[0] + "*" * max(1, len(name) - 1)
-
-
-def mask_phone(phone):
-    phone = str(phone or "")
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-
-
-_PHONE = re.compile(r"^1[3-9][0-9]{9}$")
-
-
-def normalize_phone(phone):
-    """A mainland mobile number as 11 digits, or None."""
-    if phone is None:
-        return None
-    digits = re.sub(r"[\s-]", "", str(phone))
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    elif len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    return digits if _PHONE.match(digits) else None
+# What a settled message's text reads once retention has removed it.
+TEXT_REMOVED = "(removed after the retention period)"
 
 
 def yuan(fen):
@@ -212,19 +163,14 @@ class Notice:
     application_no: str = None
 
 
-class ContactUnknown(Exception):
-    """The applicant's phone is not known yet (intake's event has not arrived):
-    the inbox retries the event later."""
-
-
 def contact_from_accepted(event):
     applicant = event.get("applicant") or {}
     fees = event.get("fees") or []
     return {
         "application_no": event["application_no"],
-        "phone": normalize_phone(applicant.get("phone")) or "",
+        "phone": personal.normal_phone(applicant.get("phone")) or "",
         "name": applicant.get("name") or "",
-        "name_masked": applicant.get("name_masked") or mask_name(applicant.get("name")),
+        "name_masked": applicant.get("name_masked") or personal.mask_name(applicant.get("name")),
         "item_code": event.get("item_code") or "",
         "item_name": event.get("item_name") or "",
         "collect": event.get("collect") or "",
@@ -238,9 +184,9 @@ def contact_from_applicant(event):
     applicant = event.get("applicant") or {}
     return {
         "application_no": event["application_no"],
-        "phone": normalize_phone(applicant.get("phone")) or "",
+        "phone": personal.normal_phone(applicant.get("phone")) or "",
         "name": applicant.get("name") or "",
-        "name_masked": applicant.get("name_masked") or mask_name(applicant.get("name")),
+        "name_masked": applicant.get("name_masked") or personal.mask_name(applicant.get("name")),
         "item_code": event.get("item_code") or "",
         "item_name": event.get("item_name") or "",
     }
@@ -248,21 +194,30 @@ def contact_from_applicant(event):
 
 def _applicant_vars(contact):
     return {
-        "name_masked": contact.get("name_masked") or mask_name(contact.get("name")) or "申请人",
+        "name_masked": contact.get("name_masked") or personal.mask_name(contact.get("name")) or "申请人",
         "item_name": contact.get("item_name") or "事项",
         "application_no": contact["application_no"],
     }
 
 
 def _applicant_notice(template, contact, **variables):
-    phone = normalize_phone(contact.get("phone"))
+    phone = personal.normal_phone(contact.get("phone"))
     if not phone:
         return []
     return [Notice(template, "applicant", phone, {**_applicant_vars(contact), **variables},
                    contact["application_no"])]
 
 
-def acceptance_notices(event, contact):
+def portal_links(portal_url, application_no):
+    """Where the applicants' web serves a case: tracking (with the number,
+    the phone and an SMS code) and rating from the link. Empty without a
+    portal: no SMS promises what is not there."""
+    if not portal_url:
+        return {}
+    return {"track_url": f"{portal_url}/track", "rate_url": f"{portal_url}/rate/{application_no}"}
+
+
+def acceptance_notices(event, contact, portal_url=""):
     status = event.get("status") or "accepted"
     if status == "completed":
         collect = event.get("collect") or "请按窗口告知领取办理结果。"
@@ -270,6 +225,10 @@ def acceptance_notices(event, contact):
     if status == "awaiting_payment":
         total = sum(int(f.get("amount_fen") or 0) for f in event.get("fees") or [])
         return _applicant_notice("application_awaiting_payment", contact, amount_yuan=yuan(total))
+    links = portal_links(portal_url, contact["application_no"])
+    if links:
+        return _applicant_notice("application_accepted_online", contact, due_date=event.get("due_date"),
+                                 track_url=links["track_url"])
     return _applicant_notice("application_accepted", contact, due_date=event.get("due_date"))
 
 
@@ -286,6 +245,9 @@ def review_notices(event, contact):
             next_step = f"请留意缴费通知，缴清费用{yuan(contact['fees_total_fen'])}元后，{collect}"
         else:
             next_step = collect
+        issued = "、".join(f"{d['document_name']}（证号{d['document_no']}）" for d in event.get("documents") or [])
+        if issued:  # 出证: the applicant knows what to collect
+            next_step = f"核发{issued}。{next_step}"
         return _applicant_notice("review_approved", contact, next_step=next_step)
     reasons = []
     for rejection in event.get("rejections") or []:
@@ -312,8 +274,74 @@ def bill_refunded_notices(event, contact):
                              reason=event.get("reason") or "按规定退费")
 
 
-def completion_notices(event, contact):
-    return _applicant_notice("rating_invitation", contact)
+def completion_notices(event, contact, portal_url=""):
+    """The invitation to rate, through the portal's link; without a portal
+    there is nowhere to rate from, so nothing is sent."""
+    links = portal_links(portal_url, contact["application_no"])
+    if not links:
+        return []
+    return _applicant_notice("rating_invitation", contact, rate_url=links["rate_url"])
+
+
+def refusal_notices(event, contact):
+    reasons = "；".join(r.rstrip("。；; ") for r in event.get("reasons") or []) or "详见不予受理通知书"
+    return _applicant_notice("application_refused", contact, refusal_no=event.get("refusal_no"),
+                             reasons=reasons, legal_basis=event.get("legal_basis"))
+
+
+def withdrawal_notices(event, contact):
+    return _applicant_notice("application_withdrawn", contact)
+
+
+def bill_reduced_notices(event, contact):
+    bases = list(dict.fromkeys(line.get("legal_basis") for line in event.get("reduced_lines") or []
+                               if line.get("legal_basis")))
+    return _applicant_notice("bill_reduced", contact, reduced_yuan=yuan(event.get("reduced_fen") or 0),
+                             legal_basis="、".join(bases) or "减免规定", amount_yuan=yuan(event["total_fen"]),
+                             bill_no=event.get("bill_no"))
+
+
+def bill_waived_notices(event, contact):
+    return _applicant_notice("bill_waived", contact, reason=event.get("reason") or "依规减免")
+
+
+def bill_reminder_notices(event, contact):
+    return _applicant_notice("bill_reminder", contact, amount_yuan=yuan(event["total_fen"]),
+                             bill_no=event.get("bill_no"))
+
+
+# ---------------------------------------------------------------- complaints
+
+def _complaint_vars(event):
+    return {"complaint_no": event.get("complaint_no"), "due_date": event.get("due_date"),
+            "department_name": event.get("department_name") or event.get("department") or "中心"}
+
+
+def _to(template, role, phone, event, **variables):
+    phone = personal.normal_phone(phone)
+    if not phone:
+        return []
+    return [Notice(template, role, phone, {**_complaint_vars(event), **variables}, event.get("application_no"))]
+
+
+def complaint_received_notices(event):
+    return _to("complaint_received", "applicant", event.get("phone"), event)
+
+
+def complaint_warning_notices(event):
+    return _to("complaint_warning", "supervisor", event.get("supervisor_phone"), event,
+               working_days_left=event.get("working_days_left", 1))
+
+
+def complaint_overdue_notices(event):
+    return (_to("complaint_overdue_complainant", "applicant", event.get("phone"), event,
+                notice_no=event.get("notice_no"))
+            + _to("complaint_supervision_notice", "supervisor", event.get("supervisor_phone"), event,
+                  notice_no=event.get("notice_no"), working_days_overdue=event.get("working_days_overdue")))
+
+
+def complaint_answered_notices(event):
+    return _to("complaint_answered", "applicant", event.get("phone"), event, answer=event.get("answer"))
 
 
 def _reviewer_vars(event):
@@ -326,7 +354,7 @@ def _reviewer_vars(event):
 
 
 def warning_notices(event):
-    phone = normalize_phone(event.get("assignee_phone"))
+    phone = personal.normal_phone(event.get("assignee_phone"))
     if not phone:
         return []
     return [Notice("task_warning_yellow", "assignee", phone,
@@ -338,14 +366,41 @@ def overdue_notices(event):
     variables = {**_reviewer_vars(event), "working_days_overdue": event.get("working_days_overdue"),
                  "notice_no": event.get("notice_no")}
     notices = []
-    assignee = normalize_phone(event.get("assignee_phone"))
+    assignee = personal.normal_phone(event.get("assignee_phone"))
     if assignee:
         notices.append(Notice("task_overdue_red", "assignee", assignee, variables, event.get("application_no")))
-    supervisor = normalize_phone(event.get("supervisor_phone"))
+    supervisor = personal.normal_phone(event.get("supervisor_phone"))
     if supervisor:
         notices.append(Notice("task_supervision_notice", "supervisor", supervisor, variables,
                               event.get("application_no")))
     return notices
+
+
+def extension_notices(event, contact):
+    return _applicant_notice("task_extended", contact, department_name=event.get("department_name")
+                             or event["department"], working_days=event["working_days"],
+                             due_date=event["due_date"], reason=event["reason"])
+
+
+NOTICE_LEVEL_LABELS = {2: "中心主任", 3: "监察室"}
+
+
+def escalation_notices(event):
+    """督办 raised to the centre's director (2) or the supervision office (3)."""
+    phone = personal.normal_phone(event.get("recipient_phone"))
+    if not phone:
+        return []
+    return [Notice("notice_escalated", "supervisor", phone,
+                   {**_reviewer_vars(event), "notice_no": event["notice_no"],
+                    "level_label": NOTICE_LEVEL_LABELS[event["level"]]}, event.get("application_no"))]
+
+
+def unstaffed_notices(event):
+    """Nobody on either post may decide: the department's supervisor, at once."""
+    phone = personal.normal_phone(event.get("supervisor_phone"))
+    if not phone:
+        return []
+    return [Notice("task_unstaffed", "supervisor", phone, _reviewer_vars(event), event.get("application_no"))]
 
 
 # ------------------------------------------------------------------ timing
@@ -402,12 +457,16 @@ class AfterFailure:
 
 
 def after_failure(*, attempts, provider, provider_attempts, retryable, reason, primary, fallback,
-                  max_attempts, failover_after, base=1.0, cap=600.0):
+                  max_attempts, failover_after, base=1.0, cap=600.0, maybe_sent=False):
     """What to do after a failed send: retry (maybe on the fallback provider)
     with backoff, or give up and record the terminal reason.
 
-    `attempts` and `provider_attempts` already count the failed one."""
-    can_fail_over = bool(fallback) and fallback != provider and provider == primary
+    `attempts` and `provider_attempts` already count the failed one.
+    `maybe_sent`: this provider may have taken the message on some attempt
+    (a read timeout, an answer that could not be read). Then the message
+    never moves to the fallback: only the same provider, asked again under
+    the same out_id, can tell it apart from a new text."""
+    can_fail_over = bool(fallback) and fallback != provider and provider == primary and not maybe_sent
     if not retryable:
         if can_fail_over:
             # the primary refuses this message: the fallback may still take it
@@ -425,3 +484,52 @@ def contract_status(status):
     """The contract knows queued, sent, delivered, failed: a message being
     handed to the provider is still queued for the reader."""
     return "queued" if status == "sending" else status
+
+
+# ------------------------------------------------------------ the hall
+
+VISIT_KIND_NAMES = {"home": "上门", "agent": "代办"}
+
+
+def _visitor_notice(template, event, **variables):
+    """The hall's events carry the phone to tell (no application yet)."""
+    phone = personal.normal_phone(event.get("phone"))
+    return [Notice(template, "applicant", phone, variables)] if phone else []
+
+
+def ticket_taken_notices(event):
+    if event.get("channel") != "remote":
+        return []  # a kiosk ticket is in the holder's hand
+    return _visitor_notice("hall_ticket_taken", event, ticket_no=event["ticket_no"], queue_name=event["queue_name"],
+                           ahead=event["ahead"], wait_minutes=event["estimated_wait_minutes"])
+
+
+def turn_near_notices(event):
+    return _visitor_notice("hall_turn_near", event, ticket_no=event["ticket_no"], queue_name=event["queue_name"],
+                           ahead=event["ahead"])
+
+
+def ticket_called_notices(event):
+    if event.get("channel") != "remote":
+        return []  # the hall's screen and voice call those in the hall
+    return _visitor_notice("hall_ticket_called", event, ticket_no=event["ticket_no"],
+                           window_code=event["window_code"], queue_name=event["queue_name"])
+
+
+def _appointment_vars(event):
+    return {"appointment_no": event["appointment_no"], "date": event["date"], "slot": event["slot"],
+            "queue_name": event["queue_name"], "item_code": event["item_code"]}
+
+
+def appointment_booked_notices(event):
+    return _visitor_notice("hall_appointment_booked", event, **_appointment_vars(event))
+
+
+def appointment_reminder_notices(event):
+    return _visitor_notice("hall_appointment_reminder", event, **_appointment_vars(event))
+
+
+def visit_scheduled_notices(event):
+    return _visitor_notice("hall_visit_scheduled", event, visit_no=event["visit_no"],
+                           kind_name=VISIT_KIND_NAMES.get(event["kind"], "上门"), assigned_to=event["assigned_to"],
+                           scheduled_date=event["scheduled_date"])

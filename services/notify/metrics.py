@@ -21,6 +21,10 @@ RETRIES = Counter(
 QUEUED_BACKLOG = Gauge(
     "onewindow_notify_queued_backlog", "Messages queued or being sent, held ones included"
 )
+OLDEST_WAITING = Gauge(
+    "onewindow_notify_oldest_waiting_seconds",
+    "Age of the oldest message free to go but still queued, or still sending (0 when none)", ["status"]
+)
 HELD = Counter(
     "onewindow_notify_held_total", "Messages held back", ["reason"]
 )

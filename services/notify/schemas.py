@@ -2,6 +2,8 @@
 rest is ignored) and its RPC arguments."""
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
+from onewindow import personal
+
 from . import domain
 
 
@@ -71,9 +73,51 @@ class Rejection(Schema):
     legal_basis = fields.Str(allow_none=True)
 
 
+class Document(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    document_no = fields.Str(required=True)
+    document_name = fields.Str(required=True)
+
+
 class ReviewCompleted(EventSchema):
     outcome = fields.Str(required=True, validate=validate.OneOf(["approved", "rejected"]))
     rejections = fields.List(fields.Nested(Rejection), load_default=list)
+    documents = fields.List(fields.Nested(Document), load_default=list)
+
+
+class TaskExtended(EventSchema):
+    department = fields.Str(required=True)
+    department_name = fields.Str(allow_none=True)
+    working_days = fields.Int(required=True)
+    due_date = fields.Str(required=True)
+    reason = fields.Str(required=True)
+
+
+class NoticeEscalated(EventSchema):
+    notice_no = fields.Str(required=True)
+    level = fields.Int(required=True, validate=validate.OneOf([2, 3]))
+    recipient_phone = fields.Str(allow_none=True)
+    department = fields.Str(required=True)
+    department_name = fields.Str(allow_none=True)
+    due_date = fields.Str(required=True)
+
+
+class TaskUnstaffed(EventSchema):
+    department = fields.Str(required=True)
+    department_name = fields.Str(allow_none=True)
+    due_date = fields.Str(required=True)
+    supervisor_phone = fields.Str(allow_none=True)
+
+
+class ReducedLine(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    line_no = fields.Int(allow_none=True)
+    amount_fen = fields.Int(allow_none=True)
+    legal_basis = fields.Str(allow_none=True)
 
 
 class BillEvent(EventSchema):
@@ -81,6 +125,43 @@ class BillEvent(EventSchema):
     total_fen = fields.Int(required=True, strict=True, validate=validate.Range(min=0))
     receipt_no = fields.Str(allow_none=True)
     reason = fields.Str(allow_none=True)
+    reduced_fen = fields.Int(allow_none=True)
+    reduced_lines = fields.List(fields.Nested(ReducedLine), load_default=list)
+
+
+class ApplicationRefused(EventSchema):
+    item_code = fields.Str(allow_none=True)
+    item_name = fields.Str(allow_none=True)
+    refusal_no = fields.Str(required=True)
+    reasons = fields.List(fields.Str(), required=True)
+    legal_basis = fields.Str(required=True)
+    applicant = fields.Nested(Applicant, required=True)
+
+
+class ApplicationWithdrawn(EventSchema):
+    item_code = fields.Str(allow_none=True)
+    item_name = fields.Str(allow_none=True)
+    applicant = fields.Nested(Applicant, required=True)
+
+
+class ComplaintEvent(Schema):
+    """intake's complaint_received, _warning, _overdue and _answered."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.Str(required=True, validate=validate.Length(min=1))
+    complaint_no = fields.Str(required=True, validate=validate.Length(min=1))
+    application_no = fields.Str(allow_none=True)
+    department = fields.Str(allow_none=True)
+    department_name = fields.Str(allow_none=True)
+    supervisor_phone = fields.Str(allow_none=True)
+    phone = fields.Str(required=True)
+    due_date = fields.Str(required=True)
+    working_days_left = fields.Int(allow_none=True)
+    working_days_overdue = fields.Int(allow_none=True)
+    notice_no = fields.Str(allow_none=True)
+    answer = fields.Str(allow_none=True)
 
 
 class ApplicationCompleted(EventSchema):
@@ -112,7 +193,7 @@ class MessagesQuery(Schema):
 
     @validates("phone")
     def phone_is_mobile(self, value, **kwargs):
-        if value is not None and domain.normalize_phone(value) is None:
+        if value is not None and personal.normal_phone(value) is None:
             raise ValidationError("not a mainland mobile number")
 
 
@@ -120,3 +201,27 @@ class DeliveryReport(Schema):
     provider_message_id = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     status = fields.Str(required=True, validate=validate.OneOf(domain.RECEIPT_STATUSES))
     reason = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class HallEvent(Schema):
+    """What notify needs of the hall's events: whom to tell and what about."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.Str(required=True, validate=validate.Length(min=1))
+    phone = fields.Str(load_default=None, allow_none=True)
+    channel = fields.Str(load_default=None, allow_none=True)
+    ticket_no = fields.Str(load_default=None, allow_none=True)
+    queue_name = fields.Str(load_default=None, allow_none=True)
+    window_code = fields.Str(load_default=None, allow_none=True)
+    ahead = fields.Int(load_default=None, allow_none=True)
+    estimated_wait_minutes = fields.Int(load_default=None, allow_none=True)
+    appointment_no = fields.Str(load_default=None, allow_none=True)
+    item_code = fields.Str(load_default=None, allow_none=True)
+    date = fields.Str(load_default=None, allow_none=True)
+    slot = fields.Str(load_default=None, allow_none=True)
+    visit_no = fields.Str(load_default=None, allow_none=True)
+    kind = fields.Str(load_default=None, allow_none=True)
+    assigned_to = fields.Str(load_default=None, allow_none=True)
+    scheduled_date = fields.Str(load_default=None, allow_none=True)

@@ -2,96 +2,117 @@
 events into queued SMS (at most one per event, template and recipient); the
 SmsSender loop hands them to the provider. The steps behind the entrypoints
 are in cases.py."""
+from onewindow import personal
 from onewindow.db import Database
 from onewindow.entrypoints import event_handler, rpc
 from onewindow.metrics import Metrics
+from onewindow.principals import ANYONE, GATEWAY, OPERATOR, READERS, SERVICE, WINDOW
 from onewindow.validation import load
 
-from . import cases, domain, schemas
+from . import cases, schemas
 from .dispatch import SmsSender
 from .store import NotifyStore
 
 
 class NotifyService:
     name = "notify"
-    db = Database(dao=NotifyStore)
+    store = Database(NotifyStore)
     metrics = Metrics()
     settings = SmsSender()
 
-    @rpc
+    @rpc(roles=ANYONE)
     def health(self):
-        self.db.one("SELECT 1")
+        self.store.one("SELECT 1")
         return {"ok": True, "service": self.name}
 
     # ---------------------------------------------------------------- RPC
 
-    @rpc
+    @rpc(roles=(WINDOW, *READERS))
     def messages(self, application_no=None, phone=None):
         query = load(schemas.MessagesQuery, {"application_no": application_no, "phone": phone})
-        phone = domain.normalize_phone(query["phone"]) if query["phone"] else None
-        return [cases.present(row) for row in self.db.messages(query["application_no"], phone)]
+        phone = personal.normal_phone(query["phone"]) if query["phone"] else None
+        return [cases.present(row) for row in self.store.messages(query["application_no"], phone)]
 
-    @rpc
+    @rpc(roles=(SERVICE, GATEWAY, OPERATOR))
     def delivery_report(self, provider_message_id, status, reason=None):
         report = load(schemas.DeliveryReport,
                       {"provider_message_id": provider_message_id, "status": status, "reason": reason})
-        return cases.apply_receipt(self.db, report)
+        return cases.apply_receipt(self.store, report)
 
     # ------------------------------------------------------------- events
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
         data = load(schemas.ApplicationAccepted, event)
-        contact = domain.contact_from_accepted(data)
-        self.db.remember_contact(contact)
-        cases.queue(self.db, self.settings, event, "application_accepted", domain.acceptance_notices(data, contact))
+        cases.application_accepted(self.store, self.settings, event, data)
 
     @event_handler("intake", "materials_requested")
     def on_intake_materials_requested(self, event):
         data = load(schemas.IntakeMaterialsRequested, event)
-        self.db.remember_contact(domain.contact_from_applicant(data))
-        contact = cases.contact_of(self.db, data)
-        cases.queue(self.db, self.settings, event, "materials_requested", domain.materials_notices(data, contact))
+        cases.intake_materials_requested(self.store, self.settings, event, data)
 
     @event_handler("intake", "application_completed")
     def on_application_completed(self, event):
         data = load(schemas.ApplicationCompleted, event)
-        if data.get("applicant"):
-            self.db.remember_contact(domain.contact_from_applicant(data))
-        contact = cases.contact_of(self.db, data)
-        cases.queue(self.db, self.settings, event, "application_completed", domain.completion_notices(data, contact))
+        cases.application_completed(self.store, self.settings, event, data)
 
     @event_handler("review", "materials_requested")
     def on_review_materials_requested(self, event):
-        cases.notify_applicant(self.db, self.settings, event, schemas.ReviewMaterialsRequested, "materials_requested",
-                               domain.materials_notices)
+        data = load(schemas.ReviewMaterialsRequested, event)
+        cases.notify_applicant(self.store, self.settings, event, "materials_requested", data)
 
     @event_handler("review", "review_completed")
     def on_review_completed(self, event):
-        cases.notify_applicant(self.db, self.settings, event, schemas.ReviewCompleted, "review_completed",
-                               domain.review_notices)
+        data = load(schemas.ReviewCompleted, event)
+        cases.notify_applicant(self.store, self.settings, event, "review_completed", data)
 
     @event_handler("review", "task_warning")
     def on_task_warning(self, event):
         data = load(schemas.TaskWarning, event)
-        cases.queue(self.db, self.settings, event, "task_warning", domain.warning_notices(data))
+        cases.notify_staff(self.store, self.settings, event, "task_warning", data)
 
     @event_handler("review", "task_overdue")
     def on_task_overdue(self, event):
         data = load(schemas.TaskOverdue, event)
-        cases.queue(self.db, self.settings, event, "task_overdue", domain.overdue_notices(data))
+        cases.notify_staff(self.store, self.settings, event, "task_overdue", data)
 
-    @event_handler("fees", "bill_issued")
-    def on_bill_issued(self, event):
-        cases.notify_applicant(self.db, self.settings, event, schemas.BillEvent, "bill_issued",
-                               domain.bill_issued_notices)
+    @event_handler("review", "task_extended")
+    def on_task_extended(self, event):
+        data = load(schemas.TaskExtended, event)
+        cases.notify_applicant(self.store, self.settings, event, "task_extended", data)
 
-    @event_handler("fees", "bill_paid")
-    def on_bill_paid(self, event):
-        cases.notify_applicant(self.db, self.settings, event, schemas.BillEvent, "bill_paid",
-                               domain.bill_paid_notices)
+    @event_handler("review", "notice_escalated")
+    def on_notice_escalated(self, event):
+        data = load(schemas.NoticeEscalated, event)
+        cases.notify_staff(self.store, self.settings, event, "notice_escalated", data)
 
-    @event_handler("fees", "bill_refunded")
-    def on_bill_refunded(self, event):
-        cases.notify_applicant(self.db, self.settings, event, schemas.BillEvent, "bill_refunded",
-                               domain.bill_refunded_notices)
+    @event_handler("review", "task_unstaffed")
+    def on_task_unstaffed(self, event):
+        data = load(schemas.TaskUnstaffed, event)
+        cases.notify_staff(self.store, self.settings, event, "task_unstaffed", data)
+
+    @event_handler("intake", "application_refused")
+    def on_application_refused(self, event):
+        data = load(schemas.ApplicationRefused, event)
+        cases.application_refused(self.store, self.settings, event, data)
+
+    @event_handler("intake", "application_withdrawn")
+    def on_application_withdrawn(self, event):
+        data = load(schemas.ApplicationWithdrawn, event)
+        cases.application_withdrawn(self.store, self.settings, event, data)
+
+    @event_handler("intake", "complaint_received", "complaint_warning", "complaint_overdue", "complaint_answered")
+    def on_complaint_event(self, event, event_type):
+        data = load(schemas.ComplaintEvent, event)
+        cases.notify_staff(self.store, self.settings, event, event_type, data)
+
+    @event_handler("fees", "bill_issued", "bill_paid", "bill_refunded", "bill_reduced", "bill_waived",
+                   "bill_reminder")
+    def on_bill_event(self, event, event_type):
+        data = load(schemas.BillEvent, event)
+        cases.notify_applicant(self.store, self.settings, event, event_type, data)
+
+    @event_handler("hall", *cases.HALL_NOTICES)
+    def on_hall_event(self, event, event_type):
+        data = load(schemas.HallEvent, event)
+        cases.notify_visitor(self.store, self.settings, event, event_type, data)

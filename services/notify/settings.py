@@ -1,18 +1,34 @@
-"""notify's settings: the container config first (tests pass overrides),
-then the environment, then defaults."""
+"""notify's settings, declared with the platform's (onewindow.config) and
+checked with them at start: the container config first (tests pass
+overrides), then the environment, then defaults."""
 import dataclasses
-import os
 import zoneinfo
 
 from onewindow import config
+from onewindow.config import Setting, non_negative_float, positive_int
 
 from . import domain
 
-
-def _get(cfg, name, default):
-    if cfg is not None and cfg.get(name) is not None:
-        return cfg.get(name)
-    return os.environ.get(name, default)
+SIGN_NAME = Setting("OW_SMS_SIGN_NAME", domain.DEFAULT_SIGN_NAME)
+QUIET_HOURS = Setting("OW_QUIET_HOURS", "21:00-08:00", domain.parse_quiet_hours)
+DAILY_CAP = Setting("OW_SMS_DAILY_CAP", "50", int)
+SEND_INTERVAL = Setting("OW_SMS_SEND_INTERVAL", "1.0", non_negative_float)
+BATCH = Setting("OW_SMS_BATCH", "50", positive_int)
+FALLBACK = Setting("SMS_FALLBACK_PROVIDER", "")
+MAX_ATTEMPTS = Setting("SMS_MAX_ATTEMPTS", "8", positive_int)
+FAILOVER_AFTER = Setting("SMS_FAILOVER_AFTER", "3", int)
+RETRY_BASE = Setting("SMS_RETRY_BASE_SECONDS", "", lambda v: non_negative_float(v) if v != "" else None,
+                     "default: OW_RETRY_BASE_SECONDS")
+RETRY_CAP = Setting("SMS_RETRY_CAP_SECONDS", "600", non_negative_float)
+SENDING_LEASE = Setting("OW_SMS_SENDING_LEASE", "60", non_negative_float)
+SINK = Setting("OW_SMS_SINK", "")
+PORTAL_URL = Setting("OW_PORTAL_URL", "")
+# the HTTP provider and its backup: SMS_HTTP_* and SMS_HTTP_BACKUP_*
+HTTP = {name: {"url": Setting(prefix + "URL", ""), "key": Setting(prefix + "KEY", ""),
+               "key_id": Setting(prefix + "KEY_ID", "onewindow"),
+               "connect_timeout": Setting(prefix + "CONNECT_TIMEOUT", "3", non_negative_float),
+               "read_timeout": Setting(prefix + "READ_TIMEOUT", "5", non_negative_float)}
+        for name, prefix in (("http", "SMS_HTTP_"), ("http_backup", "SMS_HTTP_BACKUP_"))}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,32 +57,38 @@ class Settings:
     sending_lease: float
     time_zone: zoneinfo.ZoneInfo
     http: dict
+    sink: str
+    portal_url: str = ""  # the applicants' web; without it no SMS links to it
+    config: dict = dataclasses.field(default=None, compare=False, repr=False)  # for the cloud providers
 
     @classmethod
     def load(cls, cfg=None):
-        http = {}
-        for name, prefix in (("http", "SMS_HTTP_"), ("http_backup", "SMS_HTTP_BACKUP_")):
-            http[name] = HttpSettings(
-                name=name,
-                url=str(_get(cfg, prefix + "URL", "")),
-                key=str(_get(cfg, prefix + "KEY", "")),
-                key_id=str(_get(cfg, prefix + "KEY_ID", "onewindow")),
-                connect_timeout=float(_get(cfg, prefix + "CONNECT_TIMEOUT", "3")),
-                read_timeout=float(_get(cfg, prefix + "READ_TIMEOUT", "5")),
-            )
+        http = {name: HttpSettings(name=name, **{field: setting(cfg) for field, setting in fields.items()})
+                for name, fields in HTTP.items()}
+        retry_base = RETRY_BASE(cfg)
         return cls(
-            sign_name=str(_get(cfg, "OW_SMS_SIGN_NAME", domain.DEFAULT_SIGN_NAME)),
-            quiet_hours=domain.parse_quiet_hours(_get(cfg, "OW_QUIET_HOURS", "21:00-08:00")),
-            daily_cap=int(_get(cfg, "OW_SMS_DAILY_CAP", "50")),
-            send_interval=float(_get(cfg, "OW_SMS_SEND_INTERVAL", "1.0")),
-            batch=int(_get(cfg, "OW_SMS_BATCH", "50")),
-            provider=str(_get(cfg, "SMS_PROVIDER", config.sms_provider())),
-            fallback=str(_get(cfg, "SMS_FALLBACK_PROVIDER", "")),
-            max_attempts=int(_get(cfg, "SMS_MAX_ATTEMPTS", "8")),
-            failover_after=int(_get(cfg, "SMS_FAILOVER_AFTER", "3")),
-            retry_base=float(_get(cfg, "SMS_RETRY_BASE_SECONDS", str(config.retry_base_seconds()))),
-            retry_cap=float(_get(cfg, "SMS_RETRY_CAP_SECONDS", "600")),
-            sending_lease=float(_get(cfg, "OW_SMS_SENDING_LEASE", "60")),
+            sign_name=str(SIGN_NAME(cfg)),
+            quiet_hours=QUIET_HOURS(cfg),
+            daily_cap=DAILY_CAP(cfg),
+            send_interval=SEND_INTERVAL(cfg),
+            batch=BATCH(cfg),
+            provider=str(config.sms_provider(cfg)),
+            fallback=str(FALLBACK(cfg)),
+            max_attempts=MAX_ATTEMPTS(cfg),
+            failover_after=FAILOVER_AFTER(cfg),
+            retry_base=config.retry_base_seconds() if retry_base is None else retry_base,
+            retry_cap=RETRY_CAP(cfg),
+            sending_lease=sending_lease(SENDING_LEASE(cfg), http.values()),
             time_zone=zoneinfo.ZoneInfo(config.time_zone()),
             http=http,
+            sink=str(SINK(cfg)),
+            portal_url=str(PORTAL_URL(cfg)).strip().rstrip("/"),
+            config=dict(cfg) if cfg is not None else None,
         )
+
+
+def sending_lease(configured, http):
+    """The lease is renewed before each send and must outlast one: twice the
+    slowest provider's connect and read timeouts, whatever was configured."""
+    slowest = max((h.connect_timeout + h.read_timeout for h in http), default=0.0)
+    return max(configured, 2 * slowest + 5)

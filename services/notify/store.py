@@ -3,14 +3,17 @@ import uuid
 
 from psycopg.types.json import Jsonb
 
+from onewindow import personal
 from onewindow.db import Store
+from onewindow.retention import delete_in_batches
 
 from . import domain
 
 MESSAGE_COLUMNS = (
     "message_id, event_id, event_type, template, template_code, recipient_role, application_no, phone, "
     "params, text, segments, urgent, status, attempts, provider, provider_attempts, provider_message_id, "
-    "not_before, held_reason, next_attempt_at, lease_until, cap_day, last_error, failure_reason, "
+    "not_before, held_reason, next_attempt_at, lease_until, lease_token, maybe_sent_by, cap_day, last_error, "
+    "failure_reason, "
     "created_at, updated_at, sent_at, delivered_at, failed_at"
 )
 
@@ -72,6 +75,18 @@ class NotifyStore(Store):
         return self.one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE provider_message_id = %s FOR UPDATE",
                         (provider_message_id,))
 
+    def keep_early_receipt(self, provider_message_id, status, reason=None):
+        """A receipt for a send not recorded yet: the first one stands."""
+        self.execute(
+            "INSERT INTO early_receipts (provider_message_id, status, reason) VALUES (%s, %s, %s) "
+            "ON CONFLICT (provider_message_id) DO NOTHING",
+            (provider_message_id, status, reason),
+        )
+
+    def take_early_receipt(self, provider_message_id):
+        return self.one("DELETE FROM early_receipts WHERE provider_message_id = %s RETURNING status, reason",
+                        (provider_message_id,))
+
     def apply_receipt(self, message_id, status, reason=None):
         return self.one(
             "UPDATE messages SET status = %(status)s, updated_at = now(), "
@@ -89,7 +104,7 @@ class NotifyStore(Store):
         sender died mid-send) go back to the queue. The provider dedupes on
         the message id, so sending again cannot reach the phone twice."""
         return self.all(
-            "UPDATE messages SET status = 'queued', lease_until = NULL, next_attempt_at = now(), "
+            "UPDATE messages SET status = 'queued', lease_until = NULL, lease_token = NULL, next_attempt_at = now(), "
             "  last_error = 'reconciled: stuck in sending', updated_at = now() "
             "WHERE status = 'sending' AND lease_until < now() RETURNING message_id, template"
         )
@@ -122,13 +137,25 @@ class NotifyStore(Store):
         return row is not None
 
     def mark_sending(self, message_id, lease_seconds, cap_day):
+        """Claim for this sender: a lease and a fresh token that only this
+        sender knows."""
         return self.one(
             "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
-            "  provider_attempts = provider_attempts + 1, held_reason = NULL, "
+            "  provider_attempts = provider_attempts + 1, held_reason = NULL, lease_token = gen_random_uuid(), "
             "  lease_until = now() + make_interval(secs => %s), cap_day = COALESCE(%s::date, cap_day), "
             "  updated_at = now() "
             f"WHERE message_id = %s RETURNING {MESSAGE_COLUMNS}",
             (lease_seconds, cap_day, message_id),
+        )
+
+    def renew_lease(self, message_id, lease_token, lease_seconds):
+        """Just before a send: the lease runs from now again. None when the
+        message is no longer this sender's (released and claimed elsewhere,
+        or already settled): it must not be sent from here."""
+        return self.one(
+            "UPDATE messages SET lease_until = now() + make_interval(secs => %s), updated_at = now() "
+            f"WHERE message_id = %s AND status = 'sending' AND lease_token = %s RETURNING {MESSAGE_COLUMNS}",
+            (lease_seconds, message_id, lease_token),
         )
 
     def record_attempt(self, message_id, attempt, provider, outcome, error, seconds):
@@ -142,30 +169,63 @@ class NotifyStore(Store):
         # also from `queued`: the reconciler may have released a slow send
         return self.one(
             "UPDATE messages SET status = 'sent', provider = %s, provider_message_id = %s, sent_at = now(), "
-            "  lease_until = NULL, last_error = NULL, updated_at = now() "
+            "  lease_until = NULL, lease_token = NULL, last_error = NULL, updated_at = now() "
             f"WHERE message_id = %s AND status IN ('sending', 'queued') RETURNING {MESSAGE_COLUMNS}",
             (provider, provider_message_id, message_id),
         )
 
-    def mark_retry(self, message_id, provider, provider_attempts, delay, error):
+    def mark_retry(self, message_id, lease_token, provider, provider_attempts, delay, error, maybe_sent_by=None):
         return self.one(
             "UPDATE messages SET status = 'queued', provider = %s, provider_attempts = %s, "
-            "  next_attempt_at = now() + make_interval(secs => %s), lease_until = NULL, last_error = %s, "
-            "  updated_at = now() "
-            f"WHERE message_id = %s AND status = 'sending' RETURNING {MESSAGE_COLUMNS}",
-            (provider, provider_attempts, delay, error, message_id),
+            "  next_attempt_at = now() + make_interval(secs => %s), lease_until = NULL, lease_token = NULL, "
+            "  last_error = %s, maybe_sent_by = COALESCE(%s, maybe_sent_by), updated_at = now() "
+            f"WHERE message_id = %s AND status = 'sending' AND lease_token = %s RETURNING {MESSAGE_COLUMNS}",
+            (provider, provider_attempts, delay, error, maybe_sent_by, message_id, lease_token),
         )
 
     def mark_failed(self, message_id, reason):
         return self.one(
             "UPDATE messages SET status = 'failed', failure_reason = %s, last_error = %s, failed_at = now(), "
-            "  lease_until = NULL, updated_at = now() "
+            "  lease_until = NULL, lease_token = NULL, updated_at = now() "
             f"WHERE message_id = %s AND status IN ('sending', 'queued') RETURNING {MESSAGE_COLUMNS}",
             (reason, reason, message_id),
         )
 
     def backlog(self):
         return self.one("SELECT count(*) AS n FROM messages WHERE status IN ('queued', 'sending')")["n"]
+
+    def oldest_waiting(self):
+        """{status: seconds} for queued and sending: how long the oldest message
+        has been free to go (not held for quiet hours or the daily cap) without
+        going, or has been in the provider's hands without an answer."""
+        rows = self.all(
+            "SELECT status, COALESCE(EXTRACT(EPOCH FROM max(now() - CASE WHEN status = 'sending' THEN updated_at "
+            "  ELSE GREATEST(created_at, COALESCE(not_before, created_at)) END)), 0) AS seconds "
+            "FROM messages WHERE status IN ('queued', 'sending') AND (not_before IS NULL OR not_before <= now()) "
+            "GROUP BY status")
+        waiting = {"queued": 0.0, "sending": 0.0}
+        waiting.update({row["status"]: float(row["seconds"]) for row in rows})
+        return waiting
+
+    # ---------------------------------------------------------- retention
+
+    def purge(self, older_than):
+        """Retention (onewindow.retention): a settled message older than the
+        cut-off keeps its template, status and times for a complaint's audit,
+        but not the phone number, the text or its variables; receipts that
+        never found their send and past days' cap counts go."""
+        masked = self.execute(
+            "UPDATE messages SET phone = CASE WHEN length(phone) < 7 THEN repeat('*', length(phone)) "
+            "  ELSE left(phone, 3) || repeat('*', length(phone) - 7) || right(phone, 4) END, "
+            "  text = %s, params = '{}' "
+            "WHERE status IN ('sent', 'delivered', 'failed') AND updated_at < %s AND text <> %s",
+            (domain.TEXT_REMOVED, older_than, domain.TEXT_REMOVED),
+        ).rowcount
+        return {
+            "messages_masked": masked,
+            "early_receipts": delete_in_batches(self.unit, "early_receipts", "received_at < %s", (older_than,)),
+            "phone_day_counts": delete_in_batches(self.unit, "phone_day_counts", "day < current_date - 1"),
+        }
 
     # ------------------------------------------------------------- events
 
@@ -181,7 +241,7 @@ class NotifyStore(Store):
             "segments": message["segments"],
             "attempts": message["attempts"],
             "provider": message["provider"],
-            "phone_masked": domain.mask_phone(message["phone"]),
+            "phone_masked": personal.mask_phone(message["phone"]),
             "text": message["text"],
             "failure_reason": message["failure_reason"],
             "at": at or message["updated_at"],

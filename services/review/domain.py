@@ -8,6 +8,9 @@ import datetime
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+# Supervision's clock reading is the platform's: complaints are supervised by it too.
+from onewindow.workdays import ClockReading, read_clock  # noqa: F401
+
 DECISIONS = ("approve", "reject", "request_materials")
 DEEMED = "deemed_approval"  # the decision the system records at timeout (超时默认)
 
@@ -24,70 +27,122 @@ SYSTEM = "system"
 
 # ---------------------------------------------------------------- A/B posts
 
+POSTS = ("primary", "backup")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who may decide a department's tasks now, and why (AB岗 with pools).
+
+    `assignee` is the first of `may_decide` (the one shown and told);
+    `acting_for` is the primary post's first reviewer while the backup post acts."""
+    assignee: str = None
+    may_decide: tuple = ()
+    acting_for: str = None
+    reason: str = "no roster for the department"
+
+    def as_dict(self):
+        return {"assignee": self.assignee, "may_decide": list(self.may_decide), "acting_for": self.acting_for,
+                "reason": self.reason}
+
+
+def members(roster, post=None):
+    """The reviewers of a roster (of one post), in roster order."""
+    found = (roster or {}).get("members") or []
+    return [m for m in found if post is None or m["post"] == post]
+
+
+def assignment(roster):
+    """Any present reviewer of the primary post (A岗) may decide; while every
+    primary is absent, any present reviewer of the backup post (B岗) acts for
+    the primary post; with both posts absent nobody may."""
+    primaries, backups = members(roster, "primary"), members(roster, "backup")
+    if not primaries and not backups:
+        return Assignment()
+    present = [m["id"] for m in primaries if not m["absent"]]
+    if present:
+        return Assignment(present[0], tuple(present), None, "primary post (A岗)")
+    standing_in = [m["id"] for m in backups if not m["absent"]]
+    acting_for = primaries[0]["id"] if primaries else None
+    if standing_in:
+        return Assignment(standing_in[0], tuple(standing_in), acting_for,
+                          "backup post (B岗) acting: every primary reviewer is absent")
+    return Assignment(None, (), None, "nobody: every reviewer of both posts is absent")
+
+
 def assignee(roster):
-    """Who may decide now: the primary, or the backup while the primary is absent."""
-    if not roster:
-        return None
-    if roster.get("primary_absent") and roster.get("backup_id"):
-        return roster["backup_id"]
-    return roster.get("primary_id")
+    """Who is shown as deciding now (None when nobody may)."""
+    return assignment(roster).assignee
 
 
 def authorize(roster, reviewer):
-    """(allowed, acting_for). The backup acts only while the primary is absent,
-    and then acts for the primary."""
-    who = assignee(roster)
-    if who is None or reviewer != who:
+    """(allowed, acting_for)."""
+    now = assignment(roster)
+    if reviewer not in now.may_decide:
         return False, None
-    if who == roster.get("primary_id"):
-        return True, None
-    return True, roster["primary_id"]
+    return True, now.acting_for
 
 
-def roster_from_event(department):
-    """The roster block of an application_accepted department, flattened."""
-    roster = department.get("roster") or {}
-    primary = roster.get("primary") or {}
-    backup = roster.get("backup") or {}
-    if not primary.get("id"):
-        return None
-    return {
-        "department": department["code"],
-        "department_name": department.get("name") or "",
-        "primary_id": str(primary["id"]), "primary_name": primary.get("name") or "",
-        "primary_phone": primary.get("phone"),
-        "backup_id": str(backup["id"]) if backup.get("id") else None,
-        "backup_name": backup.get("name") or "", "backup_phone": backup.get("phone"),
-    }
+def member(roster, reviewer):
+    return next((m for m in members(roster) if m["id"] == reviewer), None) if reviewer else None
 
 
 def name_of(roster, reviewer):
-    if not roster or reviewer is None:
-        return None
-    if reviewer == roster.get("primary_id"):
-        return roster.get("primary_name") or None
-    if reviewer == roster.get("backup_id"):
-        return roster.get("backup_name") or None
-    return None
+    found = member(roster, reviewer)
+    return (found["name"] or None) if found else None
 
 
 def phone_of(roster, reviewer):
-    if not roster or reviewer is None:
+    found = member(roster, reviewer)
+    return found["phone"] if found else None
+
+
+def person_of(value, post, position):
+    """A roster entry from an id or {id, name, phone}."""
+    given = value if isinstance(value, dict) else {"id": value}
+    return {"id": str(given["id"]).strip(), "name": (given.get("name") or "").strip(), "phone": given.get("phone"),
+            "post": post, "position": position, "absent": False}
+
+
+def roster_from_event(department):
+    """The roster block of an application_accepted department, as a roster."""
+    roster = department.get("roster") or {}
+    people = []
+    for post in POSTS:
+        person = roster.get(post) or {}
+        if person.get("id"):
+            people.append(person_of(person, post, len(people)))
+    if not people or people[0]["post"] != "primary":
         return None
-    if reviewer == roster.get("primary_id"):
-        return roster.get("primary_phone")
-    if reviewer == roster.get("backup_id"):
-        return roster.get("backup_phone")
-    return None
+    return {"department": department["code"], "department_name": department.get("name") or "",
+            "members": people}
+
+
+def merge_roster(current, department, department_name, posts):
+    """The roster set_roster writes: `posts` maps a post to a list of people
+    (ids or {id, name, phone}); someone already on the roster keeps the name,
+    phone and absence not given again."""
+    known = {m["id"]: m for m in members(current)}
+    people = []
+    for post in POSTS:
+        for value in posts.get(post) or []:
+            person = person_of(value, post, len(people))
+            before = known.get(person["id"])
+            if before:
+                person.update(name=person["name"] or before["name"], phone=person["phone"] or before["phone"],
+                              absent=before["absent"])
+            people.append(person)
+    return {"department": department,
+            "department_name": department_name or (current or {}).get("department_name") or "",
+            "members": people}
 
 
 # ---------------------------------------------------------------- decisions
 
-def normalize_materials(items):
-    """Materials asked for, as [{code, name}]: each item is a code or an object
-    with `code` and optional `name` (the code stands in for a missing name).
-    Returns (materials, problems by index)."""
-    materials, problems, seen = [], {}, set()
+def material_entries(items):
+    """The shape of materials asked for: each a code or {code, name}.
+    Returns ([(index, code, name)], problems by index), repeats dropped."""
+    entries, problems, seen = [], {}, set()
     for index, item in enumerate(items or []):
         if isinstance(item, str):
             code, name = item.strip(), None
@@ -104,16 +159,40 @@ def normalize_materials(items):
         if not code:
             problems.setdefault(str(index), []).append("code is required")
             continue
-        if code in seen:
+        if code not in seen:
+            seen.add(code)
+            entries.append((index, code, (name or "").strip()))
+    return entries, problems
+
+
+def normalize_materials(items, catalog):
+    """Materials asked for, as [{code, name}]. With the item's `catalog`
+    ([{code, name}]) every code must be in it and is named by it (an
+    applicant never reads a bare code); without one (a case accepted before
+    review knew its catalog) each needs its name. Returns (materials,
+    problems by index)."""
+    entries, problems = material_entries(items)
+    names = {m["code"]: m["name"] for m in catalog or []}
+    materials = []
+    for index, code, name in entries:
+        if catalog:
+            if code not in names:
+                problems.setdefault(str(index), []).append(f"{code} is not a material of this item")
+                continue
+            name = names[code]
+        elif not name:
+            problems.setdefault(str(index), []).append(f"{code} needs its name: the item's catalog is not known")
             continue
-        seen.add(code)
-        materials.append({"code": code, "name": (name or "").strip() or code})
+        materials.append({"code": code, "name": name})
     return materials, problems
 
 
-def decision_problems(decision, opinion, legal_basis, missing_materials):
-    """What a decision lacks, by field (the cross-field rules)."""
+def decision_problems(decision, opinion, legal_basis, missing_materials, result=None):
+    """What a decision lacks, by field (the cross-field rules; the materials'
+    catalog is checked where the case is known)."""
     problems = {}
+    if result is not None and decision != "approve":
+        problems["result"] = ["only an approval issues a licence or certificate (出证)"]
     if decision == "reject":
         if not (opinion or "").strip():
             problems["opinion"] = ["a rejection needs an opinion"]
@@ -123,7 +202,7 @@ def decision_problems(decision, opinion, legal_basis, missing_materials):
         if not missing_materials:
             problems["missing_materials"] = ["name the materials to request"]
         else:
-            _, bad = normalize_materials(missing_materials)
+            _, bad = material_entries(missing_materials)
             for index, found in bad.items():
                 problems[f"missing_materials.{index}"] = found
     return problems
@@ -150,10 +229,11 @@ def union_of_materials(tasks):
         if task["status"] != "materials_requested":
             continue
         for material in task.get("missing_materials") or []:
-            entry = merged.setdefault(material["code"], {"code": material["code"], "name": material.get("name") or material["code"],
+            entry = merged.setdefault(material["code"], {"code": material["code"],
+                                                         "name": material.get("name") or material["code"],
                                                          "departments": []})
             if entry["name"] == entry["code"] and material.get("name"):
-                entry["name"] = material["name"]
+                entry["name"] = material["name"]  # a request recorded before names were required
             if task["department"] not in entry["departments"]:
                 entry["departments"].append(task["department"])
     for entry in merged.values():
@@ -194,21 +274,31 @@ def restartable(task):
 SUPERVISION_YEARS = range(2000, 2101)
 
 
-def supervision_day(as_of, zone="Asia/Shanghai"):
-    """The calendar day supervision judges: an ISO date, an ISO instant
-    (naive means the centre's zone), a date/datetime, or None for now.
-    Days outside 2000-2100 are refused: no case lives there, and counting
-    working days to year 9999 would hold a worker for minutes."""
-    day = _supervision_day(as_of, zone)
+def supervision_moment(as_of, zone="Asia/Shanghai", now=None):
+    """(the day supervision judges, whether `as_of` lies in the future of
+    `now`). `as_of` is an ISO date, an ISO instant (naive means the centre's
+    zone), a date/datetime, or None for now. A date is in the future from
+    the next day on, an instant from the next moment. Days outside 2000-2100
+    are refused: no case lives there, and counting working days to year 9999
+    would hold a worker for minutes."""
+    tz = ZoneInfo(zone)
+    now = (now or datetime.datetime.now(tz)).astimezone(tz)
+    moment = _moment(as_of, tz)
+    if moment is None:
+        day, future = now.date(), False
+    elif isinstance(moment, datetime.datetime):
+        day, future = moment.astimezone(tz).date(), moment > now
+    else:
+        day, future = moment, moment > now.date()
     if day.year not in SUPERVISION_YEARS:
         raise ValueError(f"{day} is outside {SUPERVISION_YEARS.start}-{SUPERVISION_YEARS.stop - 1}")
-    return day
+    return day, future
 
 
-def _supervision_day(as_of, zone):
-    tz = ZoneInfo(zone)
+def _moment(as_of, tz):
+    """None, a date, or an aware instant."""
     if as_of is None:
-        return datetime.datetime.now(tz).date()
+        return None
     if isinstance(as_of, datetime.datetime):
         instant = as_of
     elif isinstance(as_of, datetime.date):
@@ -218,36 +308,21 @@ def _supervision_day(as_of, zone):
         if len(text) == 10:
             return datetime.date.fromisoformat(text)
         instant = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=tz)
-    return instant.astimezone(tz).date()
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=tz)
 
 
-@dataclass(frozen=True)
-class ClockReading:
-    level: str              # none, yellow, red
-    working_days_left: int  # >= 0 while not overdue
-    working_days_overdue: int
-
-
-def read_clock(due_date, today, calendar):
-    """Yellow when one working day (or less: due today) is left, red once the
-    due date has passed. Working days overdue counts the working days after the
-    due date up to today (0 when only rest days have passed)."""
-    if today > due_date:
-        return ClockReading("red", 0, calendar.workdays_between(due_date, today))
-    left = calendar.workdays_between(today, due_date)
-    return ClockReading("yellow" if left <= 1 else "none", left, 0)
-
-
-def supervision_actions(task, today, calendar, issued_levels):
-    """What supervision does to one open task: a list of `yellow`, `red`,
-    `deem` (each level at most once per clock: `issued_levels` is what was
-    already issued for the task's current clock)."""
+def supervision_actions(task, today, calendar, issued_levels, staffed=True):
+    """What supervision does to one open task: a list of `unstaffed`,
+    `yellow`, `red`, `deem`. `issued_levels` is what was already issued for
+    the task's clock (`red`, once per clock) and due date (`yellow` and
+    `unstaffed`, again after an extension). A task nobody may decide is
+    warned at once (`unstaffed`), whatever its clock reads."""
     if task["status"] != "open":
         return [], None
     reading = read_clock(task["due_date"], today, calendar)
     actions = []
+    if not staffed and "unstaffed" not in issued_levels:
+        actions.append("unstaffed")
     if reading.level == "yellow" and "yellow" not in issued_levels and "red" not in issued_levels:
         actions.append("yellow")
     if reading.level == "red":
@@ -256,6 +331,98 @@ def supervision_actions(task, today, calendar, issued_levels):
         if task.get("timeout_policy") == DEEMED:
             actions.append("deem")
     return actions, reading
+
+
+# ---------------------------------------------------------------- 督办 that escalates
+
+NOTICE_LEVELS = {1: "department", 2: "director", 3: "supervision_office"}
+NOTICE_STATUSES = ("open", "answered")
+
+
+def next_notice_level(notice, today, calendar, after_working_days):
+    """The level an unanswered supervision notice rises to now, or None: one
+    level at a time, once `after_working_days` working days have passed since
+    its current level was issued (`level`, `level_as_of`, `answered_at`)."""
+    if notice.get("answered_at") or notice["level"] >= max(NOTICE_LEVELS):
+        return None
+    if calendar.workdays_between(notice["level_as_of"], today) >= after_working_days:
+        return notice["level"] + 1
+    return None
+
+
+def timeline(task, issued_levels, notice, start, until, calendar, after_working_days, staffed=True):
+    """What supervision would do to one open task, day by day from `start`
+    to `until`, if nobody acted: [(day, action)], action one of `unstaffed`,
+    `yellow`, `red` (level 1), `deem`, `level2`, `level3`. `notice` is the
+    task's unanswered supervision notice when it has one (as for
+    next_notice_level)."""
+    events, issued = [], set(issued_levels)
+    day = start
+    while notice is None and day <= until:
+        actions, _ = supervision_actions(task, day, calendar, issued, staffed)
+        for action in actions:
+            events.append((day, action))
+            issued.add(action)
+        if "deem" in actions:
+            return events
+        if "red" in actions:
+            notice = {"level": 1, "level_as_of": day, "answered_at": None}
+        if day > task["due_date"]:
+            break  # past the due date nothing but a notice is left to come
+        day += datetime.timedelta(days=1)
+    while notice is not None and not notice.get("answered_at") and notice["level"] < max(NOTICE_LEVELS):
+        day = calendar.add_workdays(notice["level_as_of"], after_working_days).due_date
+        if day > until:
+            break
+        notice = {"level": notice["level"] + 1, "level_as_of": day, "answered_at": None}
+        events.append((day, f"level{notice['level']}"))
+    return events
+
+
+# ---------------------------------------------------------------- 延期
+
+@dataclass(frozen=True)
+class Extension:
+    working_days: int
+    previous_due_date: datetime.date
+    due_date: datetime.date
+    provisional: bool
+    legal_due_date: datetime.date
+
+
+def extension(task, working_days, legal_limit_days, today, calendar):
+    """(Extension or None, why not or None, problems by field) of extending
+    an open task by `working_days`: once per task, before it is overdue, and
+    never past the item's legal limit counted from the task's clock start."""
+    if task["status"] != "open":
+        return None, f"the task is {task['status']}, not open", {}
+    if task.get("extension"):
+        return None, f"the task was already extended once, to {task['extension']['due_date']}", {}
+    if today > task["due_date"]:
+        return None, f"the task is overdue since {task['due_date'].isoformat()}: supervision, not extension", {}
+    if legal_limit_days is None:
+        return None, "the item's legal limit is not known for this case", {}
+    legal = calendar.add_workdays(task["started_on"], legal_limit_days).due_date
+    room = calendar.workdays_between(task["due_date"], legal)
+    if room <= 0:
+        return None, f"the due date {task['due_date'].isoformat()} is already the legal limit", {}
+    if working_days > room:
+        return None, None, {"working_days": [
+            f"at most {room}: the item's legal limit ({legal_limit_days} working days) ends on {legal.isoformat()}"]}
+    due = calendar.add_workdays(task["due_date"], working_days)
+    return Extension(working_days, task["due_date"], due.due_date, due.provisional, legal), None, {}
+
+
+# ---------------------------------------------------------------- the feed
+
+def parse_cursor(cursor):
+    """The position a feed cursor names; None is the beginning. ValueError if malformed."""
+    if cursor is None:
+        return 0
+    text = str(cursor)
+    if not text.isdigit() or len(text) > 18:
+        raise ValueError(f"not a feed cursor: {cursor!r}")
+    return int(text)
 
 
 def review_working_days(started_on, decided_on, calendar):

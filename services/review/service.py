@@ -1,12 +1,12 @@
 """review service: nameko entrypoints only; the steps behind them are in
 cases.py."""
 import logging
-import os
-
+from onewindow.config import Setting, non_negative_float, positive_int
 from onewindow.db import Database
 from onewindow.entrypoints import event_handler, rpc, timer
-from onewindow.errors import NotFound
+from onewindow.errors import Forbidden, NotFound
 from onewindow.metrics import Metrics
+from onewindow.principals import ANYONE, DEPARTMENT, OPERATOR, READERS, SERVICE, SUPERVISOR, WINDOW
 from onewindow.validation import load
 
 from . import cases, schemas
@@ -14,98 +14,138 @@ from .store import ReviewStore
 
 log = logging.getLogger(__name__)
 
-SUPERVISE_INTERVAL = float(os.environ.get("OW_SUPERVISE_INTERVAL", "60"))
+SUPERVISE_INTERVAL = Setting("OW_SUPERVISE_INTERVAL", "60", non_negative_float)
+# working days an unanswered supervision notice waits before it rises a level
+ESCALATE_AFTER = Setting("OW_ESCALATION_WORKING_DAYS", "2", positive_int)
 
 
 class ReviewService:
     name = "review"
-    db = Database(dao=ReviewStore)
+    store = Database(ReviewStore)
     metrics = Metrics()
 
-    @rpc
+    @rpc(roles=ANYONE)
     def health(self):
-        self.db.one("SELECT 1")
+        self.store.one("SELECT 1")
         return {"ok": True, "service": self.name}
 
-    @rpc
-    def tasks(self, department, status=None):
-        query = load(schemas.TasksQuery, {"department": department, "status": status})
-        rows = self.db.tasks_of_department(query["department"], query["status"])
-        roster = self.db.roster(query["department"])
-        return [cases.task_view(row, roster, with_fields=True) for row in rows]
+    @rpc(roles=(DEPARTMENT, SERVICE, *READERS))
+    def tasks(self, department, status=None, limit=None, offset=0):
+        query = load(schemas.TasksQuery, {"department": department, "status": status, "limit": limit,
+                                          "offset": offset})
+        return cases.tasks(self.store, query)
 
-    @rpc
+    @rpc(roles=(DEPARTMENT, *READERS))
+    def feed(self, department, after=None, limit=100):
+        return cases.feed(self.store, load(schemas.FeedQuery, {"department": department, "after": after,
+                                                            "limit": limit}))
+
+    @rpc(roles=READERS)
+    def vetoes(self, start, end):
+        return cases.vetoes(self.store, load(schemas.Period, {"start": start, "end": end}))
+
+    @rpc(roles=READERS)
+    def notices(self, status=None):
+        return cases.notices(self.store, load(schemas.NoticesQuery, {"status": status})["status"])
+
+    @rpc(roles=(SUPERVISOR,))
+    def answer_notice(self, notice_no, answer, client_ref):
+        args = load(schemas.AnswerNotice, {"notice_no": notice_no, "answer": answer, "client_ref": client_ref})
+        return cases.answer_notice(self.store, args, by=self.caller.label())
+
+    @rpc(roles=READERS)
+    def supervision_contacts(self):
+        return cases.supervision_contacts(self.store)
+
+    @rpc(roles=(SUPERVISOR,))
+    def set_supervision_contact(self, level, name, phone):
+        return cases.set_supervision_contact(self.store, load(schemas.SupervisionContact, {
+            "level": level, "name": name, "phone": phone}))
+
+    @rpc(roles=(DEPARTMENT,))
+    def extend(self, task_id, department, working_days, reason, client_ref):
+        args = load(schemas.Extend, {"task_id": task_id, "department": department, "working_days": working_days,
+                                     "reason": reason, "client_ref": client_ref})
+        return cases.extend(self.store, args, by=self.caller.label())
+
+    @rpc(roles=(WINDOW, DEPARTMENT, *READERS))
     def application(self, application_no):
         query = load(schemas.ApplicationQuery, {"application_no": application_no})
-        application = self.db.application(query["application_no"])
+        application = self.store.application(query["application_no"])
         if application is None:
             raise NotFound(f"no application {query['application_no']} under review")
-        tasks = self.db.tasks_of(application["application_no"])
-        rosters = self.db.rosters({t["department"] for t in tasks})
+        tasks = self.store.tasks_of(application["application_no"])
+        if self.caller.role == DEPARTMENT and all(t["department"] != self.caller.department for t in tasks):
+            raise Forbidden(f"{application['application_no']} has no task of {self.caller.department}")
+        rosters = self.store.rosters({t["department"] for t in tasks})
         return {
             "application_no": application["application_no"], "status": application["status"],
             "item_code": application["item_code"], "item_name": application["item_name"],
             "clock": application["clock"], "completed_at": application["completed_at"],
             "tasks": [cases.task_view(t, rosters.get(t["department"])) for t in tasks],
-            "history": [cases.history_view(h) for h in self.db.history_of(application["application_no"])],
+            "history": [cases.history_view(h) for h in self.store.history_of(application["application_no"])],
             "supervision_notices": [
                 {k: n[k] for k in ("task_id", "department", "clock", "level", "notice_no", "due_date",
-                                   "working_days", "as_of", "issued_at")}
-                for n in self.db.notices_of(application["application_no"])],
+                                   "working_days", "as_of", "issued_at", "answered_at")}
+                for n in self.store.notices_of(application["application_no"])],
         }
 
-    @rpc
+    @rpc(roles=(DEPARTMENT,))
     def decide(self, task_id, department, reviewer, decision, opinion, client_ref, missing_materials=None,
-               legal_basis=None):
-        args = load(schemas.Decide, {
+               legal_basis=None, result=None):
+        decided = cases.decide(self.store, {
             "task_id": task_id, "department": department, "reviewer": reviewer, "decision": decision,
             "opinion": opinion, "client_ref": client_ref, "missing_materials": missing_materials,
-            "legal_basis": legal_basis})
-        result = cases.decide(self.db, args)
-        cases.refresh_gauges(self.db)
-        return result
+            "legal_basis": legal_basis, "result": result}, by=self.caller.label())
+        cases.refresh_gauges(self.store)
+        return decided
 
-    @rpc
+    @rpc(roles=(DEPARTMENT, *READERS))
     def roster(self, department):
-        roster = self.db.roster(department)
+        roster = self.store.roster(department)
         if roster is None:
             raise NotFound(f"no roster for {department}")
         return cases.roster_view(roster)
 
-    @rpc
+    @rpc(roles=(SUPERVISOR,))
     def set_roster(self, department, primary, backup, primary_phone=None, backup_phone=None, department_name=None):
         data = load(schemas.SetRoster, {
             "department": department, "primary": primary, "backup": backup, "primary_phone": primary_phone,
             "backup_phone": backup_phone, "department_name": department_name})
-        return cases.set_roster(self.db, data)
+        return cases.set_roster(self.store, data, by=self.caller.label())
 
-    @rpc
+    @rpc(roles=(DEPARTMENT,))
     def set_absent(self, department, reviewer, absent):
         data = load(schemas.SetAbsent, {"department": department, "reviewer": reviewer, "absent": absent})
-        return cases.set_absent(self.db, data)
+        return cases.set_absent(self.store, data, by=self.caller.label())
 
-    @rpc
-    def supervise(self, as_of=None):
-        query = load(schemas.AsOf, {"as_of": as_of})
-        return cases.supervise(self.db, query["as_of"])
+    @rpc(roles=(SUPERVISOR,))
+    def supervise(self, as_of=None, dry_run=False):
+        query = load(schemas.AsOf, {"as_of": as_of, "dry_run": dry_run})
+        return cases.supervise(self.store, query["as_of"], query["dry_run"], ESCALATE_AFTER())
 
-    @timer(interval=SUPERVISE_INTERVAL)
+    @timer(interval=SUPERVISE_INTERVAL())
     def supervise_on_timer(self):
-        summary = cases.supervise(self.db, None)
+        summary = cases.supervise(self.store, None, escalate_after=ESCALATE_AFTER())
         if summary["warnings"] or summary["overdue"] or summary["deemed_approved"]:
             log.info("supervision: %d warnings, %d overdue, %d deemed approved", len(summary["warnings"]),
                      len(summary["overdue"]), len(summary["deemed_approved"]))
 
-    @rpc
+    @rpc(roles=(OPERATOR,))
     def recompute_provisional(self):
-        return cases.recompute_provisional(self.db)
+        return cases.recompute_provisional(self.store)
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
-        cases.accept(self.db, event)
-        cases.refresh_gauges(self.db)
+        cases.accept(self.store, event)
+        cases.refresh_gauges(self.store)
+
+    @event_handler("intake", "application_withdrawn")
+    def on_application_withdrawn(self, event):
+        cases.withdraw(self.store, event)
+        cases.refresh_gauges(self.store)
 
     @event_handler("intake", "materials_supplemented")
     def on_materials_supplemented(self, event):
-        cases.restart(self.db, event)
-        cases.refresh_gauges(self.db)
+        cases.restart(self.store, event)
+        cases.refresh_gauges(self.store)

@@ -14,7 +14,9 @@ def centre(run_services):
     from services.intake.service import IntakeService
     from services.notify.service import NotifyService
     from services.review.service import ReviewService
-    run_services(IntakeService, ReviewService, FeesService, NotifyService)
+    # with the applicants' web configured: the receipt links to tracking, the last text to rating
+    run_services(IntakeService, ReviewService, FeesService, NotifyService,
+                 notify={"OW_PORTAL_URL": "https://zwfw.example.gov.cn"})
 
 
 def test_enterprise_establishment_from_window_to_sms(centre, rpc, wait):
@@ -63,7 +65,7 @@ def test_enterprise_establishment_from_window_to_sms(centre, rpc, wait):
     # at most once per event and template
     keys = [(m["event_id"], m["template"]) for m in templates]
     assert len(keys) == len(set(keys))
-    assert {"materials_requested", "application_accepted", "review_approved", "bill_issued", "bill_paid",
+    assert {"materials_requested", "application_accepted_online", "review_approved", "bill_issued", "bill_paid",
             "rating_invitation"} <= {m["template"] for m in templates}
 
     record = rpc.intake.get(number)

@@ -68,8 +68,8 @@ def test_rejected_case_gets_no_bill_and_unknown_cases_are_not_found(fees, publis
 def test_approval_before_acceptance_is_retried_until_the_fee_lines_arrive(fees, publish_event, rpc, wait, fees_sql):
     event = accepted_event([fee("F-FIRE", "fire", 3000)])
     approval = publish_event("review", "review_completed", completed_event(event["application_no"]))
-    wait(lambda: fees_sql("SELECT 1 FROM inbox WHERE event_id = %s AND status = 'retry'", (approval["event_id"],)),
-         message="the early approval to be scheduled for retry")
+    wait(lambda: fees_sql("SELECT 1 FROM inbox WHERE event_id = %s AND status = 'waiting'", (approval["event_id"],)),
+         message="the early approval to wait for the case")
     publish_event("intake", "application_accepted", event)
     bill = wait(lambda: bill_or_none(rpc, event["application_no"]), message="the bill after the retry")
     assert bill["total_fen"] == 3000

@@ -156,3 +156,21 @@ def test_recompute_provisional_after_a_year_is_loaded(intake, rpc, intake_db):
         intake_db("DELETE FROM workday_overrides WHERE day = '2027-01-01'")
         intake_db("DELETE FROM calendar_years WHERE year = 2027")
         rpc.intake.recompute_provisional()   # forget the test year in the service's calendar too
+
+
+def test_report_goes_on_without_a_hall_that_does_not_answer(intake, rpc, platform_env, monkeypatch):
+    """A stopped hall leaves its queue behind; the call into it must not hold
+    the report (and one of intake's workers) forever."""
+    from kombu import Connection, Exchange, Queue
+
+    monkeypatch.setenv("INTAKE_HALL_REPORT_TIMEOUT_SECONDS", "0.5")  # read at each call
+    queue = Queue("rpc-hall", Exchange("nameko-rpc", type="topic", durable=True), routing_key="hall.*",
+                  durable=True)
+    with Connection(platform_env["amqp_uri"]) as conn:
+        queue(conn.default_channel).declare()
+        try:
+            today = rpc.intake.due_date("ENT-NAME", "2026-03-02")["due_date"]
+            figures = rpc.intake.report(today, today)
+            assert figures["hall"] is False and figures["tickets"] == 0
+        finally:
+            queue(conn.default_channel).delete()

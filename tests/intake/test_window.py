@@ -43,3 +43,22 @@ def test_rejected_submission_lists_every_problem_and_stores_nothing(intake, rpc,
                              "form.favourite_colour", "form.business_scope", "materials.5"}
     assert intake_db("SELECT 1 FROM applications WHERE client_ref = %s", (bad["client_ref"],)) == []
     assert intake_db("SELECT 1 FROM client_requests WHERE client_ref = %s", (bad["client_ref"],)) == []
+
+
+def test_each_change_names_its_principal_and_a_window_principal_takes_the_case(intake, rpc):
+    portal = rpc.as_role("portal")
+    online = portal.intake.submit(application("ENT-EST", channel="online", materials=["APP-FORM", "ID-COPY"]))
+    no = online["application_no"]
+    rpc.intake.supplement(no, ["ENT-ARTICLES", "ENT-NAME-NOTICE", "ENT-PREMISES"], f"s-{no}")
+    complaint = portal.intake.complain("窗口态度差", "13912345678", application_no=no, client_ref=f"c-{no}")
+    rpc.intake.answer_complaint(complaint["complaint_no"], "已核实并整改", f"a-{no}")
+    rpc.intake.withdraw(no, "不再办理", f"w-{no}")
+    record = rpc.intake.get(no)
+    assert record["window"] is None                     # taken online: no window to rank
+    assert [(h["event_type"], h["by"]) for h in record["history"] if h["source"] == "intake"] == [
+        ("received", "sbx-portal"), ("accepted", "sbx-window"), ("complaint", "sbx-portal"),
+        ("complaint_answered", "sbx-window"), ("withdrawn", "sbx-window")]
+
+    at_window = rpc.as_role("window").intake.submit(application("ENT-EST"))
+    record = rpc.intake.get(at_window["application_no"])
+    assert record["window"] == "sbx-window" and record["history"][0]["by"] == "sbx-window"

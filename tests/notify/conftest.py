@@ -147,3 +147,13 @@ def gateway():
     yield make
     for g in made:
         g.close()
+
+
+@pytest.fixture
+def own_notify_db(extra_database):
+    """A notify database of this test's own: a bare Sender claims every due
+    message it finds."""
+    from onewindow.db import UnitOfWork, connect_pool
+    pool = connect_pool(extra_database("notify"), min_size=1, max_size=4)
+    yield pool, lambda: UnitOfWork(pool, "notify")
+    pool.close()

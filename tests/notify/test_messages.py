@@ -19,8 +19,11 @@ def status_events(notify_sql, application_no):
         "ORDER BY id", (application_no,))]
 
 
+PORTAL = "https://zwfw.example.gov.cn"
+
+
 def test_an_applicant_hears_of_every_step_once(start_notify, publish_event, rpc, sent, notify_sql, wait):
-    start_notify()
+    start_notify(OW_PORTAL_URL=PORTAL + "/")
     no, phone = new_application_no(), new_phone()
     publish_event("intake", "application_accepted", accepted(no, phone, fees=[20000, 10050]))
     publish_event("review", "review_completed", event(application_no=no, outcome="approved", rejections=[],
@@ -35,15 +38,18 @@ def test_an_applicant_hears_of_every_step_once(start_notify, publish_event, rpc,
         concluded_on="2026-03-11", applicant={"name": "张三丰", "name_masked": "张**", "phone": phone}))
     messages = sent(no, 5)
     by_template = {m["template"]: m for m in messages}
-    assert set(by_template) == {"application_accepted", "review_approved", "bill_issued", "bill_paid",
+    assert set(by_template) == {"application_accepted_online", "review_approved", "bill_issued", "bill_paid",
                                 "rating_invitation"}
+    by_template["application_accepted"] = by_template["application_accepted_online"]
     assert "受理编号" + no in by_template["application_accepted"]["text"]
     assert "2026-03-20" in by_template["application_accepted"]["text"]
+    assert by_template["application_accepted"]["text"].endswith(f"查询进度：{PORTAL}/track")
     assert "300.50元" in by_template["review_approved"]["text"]
     assert "请携带身份证原件到3号窗口领取" in by_template["review_approved"]["text"]
     assert "300.50元" in by_template["bill_issued"]["text"] and "B2026000001" in by_template["bill_issued"]["text"]
     assert "R2026000009" in by_template["bill_paid"]["text"]
-    assert "1至5分" in by_template["rating_invitation"]["text"]
+    assert by_template["rating_invitation"]["text"].endswith(f"欢迎评价本次服务：{PORTAL}/rate/{no}")
+    assert "网上办事大厅" not in by_template["bill_issued"]["text"]   # payment is at the cashier window
     for m in messages:
         assert m["text"].startswith("【XX市政务服务中心】张**您好")
         assert "张三丰" not in m["text"]  # the masked name is enough to greet
@@ -72,9 +78,9 @@ def test_delivery_receipts(start_notify, publish_event, rpc, sent, notify_sql):
     late = rpc.notify.delivery_report(message["provider_message_id"], "failed")
     assert late["status"] == "delivered"  # the first final receipt stands
     assert [e["status"] for e in status_events(notify_sql, no)] == ["sent", "delivered"]
-    with pytest.raises(RemoteError) as err:
-        rpc.notify.delivery_report("no-such-id", "delivered")
-    assert err.value.exc_type == "NotFound"
+    # a receipt for a send not recorded yet is kept for when it is
+    assert rpc.notify.delivery_report("no-such-id", "delivered") == {
+        "provider_message_id": "no-such-id", "status": "delivered", "kept_until_sent": True}
     with pytest.raises(RemoteError) as err:
         rpc.notify.delivery_report("", "read")
     assert err.value.exc_type == "ValidationFailed"
@@ -125,8 +131,8 @@ def test_a_review_event_before_the_contact_waits_for_it(start_notify, publish_ev
         {"department": "fire", "department_name": "消防救援支队", "opinion": "疏散通道不足", "legal_basis": "《消防法》",
          "reviewer": "r2"}])
     publish_event("review", "review_completed", rejected)
-    wait(lambda: notify_sql("SELECT status FROM inbox WHERE event_id = %s AND status = 'retry'",
-                            (rejected["event_id"],)), message="the early event to wait for a retry")
+    wait(lambda: notify_sql("SELECT status FROM inbox WHERE event_id = %s AND status = 'waiting'",
+                            (rejected["event_id"],)), message="the early event to wait for the contact")
     assert rpc.notify.messages(application_no=no) == []
     publish_event("intake", "application_accepted", accepted(no, phone))
     messages = sent(no, 2)

@@ -50,11 +50,17 @@ def department(code, name, *, due_date, primary, backup, limit_days=10, lead=Fal
     }
 
 
+# the item's materials as intake's catalog names them
+MATERIALS = [{"code": "M-FLOOR", "name": "平面布局图"}, {"code": "M-LEASE", "name": "租赁合同"},
+             {"code": "M-HEALTH", "name": "从业人员健康证明"}, {"code": "M-FIRE", "name": "消防安全承诺书"}]
+
+
 @pytest.fixture
 def case(publish, rpc, wait):
     """Accept a case with the given departments (codes made unique per test)
     and wait until review has opened its tasks. Returns (application_no, {code: task})."""
-    def accept(*departments, accepted_on="2026-11-02", due_date="2026-11-16", suffix=None):
+    def accept(*departments, accepted_on="2026-11-02", due_date="2026-11-16", suffix=None, legal_limit_days=20,
+               green_channel=None):
         suffix = suffix or uuid.uuid4().hex[:8]
         no = f"2026ZW{suffix}"
         publish("application_accepted", {
@@ -65,6 +71,8 @@ def case(publish, rpc, wait):
                           "phone": "13700137000"},
             "departments": list(departments),
             "fees": [], "free_registration": True, "collect": "营业执照原件",
+            "legal_limit_days": legal_limit_days, "committed_limit_days": 10, "materials": MATERIALS,
+            "green_channel": green_channel,
         })
         if not departments:
             return no, {}

@@ -180,9 +180,9 @@ def test_the_same_client_ref_returns_the_first_result_and_another_decision_confl
     first = decide(rpc, tasks[market["code"]], f"sc-a-{uid}", client_ref=key)
     again = decide(rpc, tasks[market["code"]], f"sc-a-{uid}", client_ref=key)
     assert again == first
-    # same key, even with another decision: still the first result, nothing changes
-    assert decide(rpc, tasks[market["code"]], f"sc-a-{uid}", "reject", opinion="x", legal_basis="y",
-                  client_ref=key) == first
+    # same key with another decision: Conflict, nothing changes
+    assert remote_error(lambda: decide(rpc, tasks[market["code"]], f"sc-a-{uid}", "reject", opinion="x",
+                                       legal_basis="y", client_ref=key)).exc_type == "Conflict"
     err = remote_error(lambda: decide(rpc, tasks[market["code"]], f"sc-a-{uid}", "reject", opinion="不符合",
                                       legal_basis="《食品安全法》第三十五条"))
     assert err.exc_type == "Conflict"
@@ -237,13 +237,13 @@ def test_requests_for_materials_are_united_in_one_notice_and_supplement_restarts
     assert len(notices) == 1 and notices[0]["stage"] == "review"
     assert notices[0]["missing_materials"] == [
         {"code": "M-FLOOR", "name": "平面布局图", "departments": [fire["code"]]},
-        {"code": "M-HEALTH", "name": "M-HEALTH", "departments": [health["code"]]},
+        {"code": "M-HEALTH", "name": "从业人员健康证明", "departments": [health["code"]]},
         {"code": "M-LEASE", "name": "租赁合同", "departments": sorted([fire["code"], health["code"]])},
     ]
     view = rpc.review.application(no)
     assert view["status"] == "materials_requested"
     # the clock is stopped: supervision does not touch a case waiting for the applicant
-    rpc.review.supervise("2026-11-30")
+    rpc.review.supervise("2026-11-20")
     assert {t["warning_level"] for t in rpc.review.application(no)["tasks"]} == {"none"}
 
     publish("materials_supplemented", {
@@ -281,12 +281,14 @@ def test_the_backup_acts_for_an_absent_primary_and_the_record_says_so(review, rp
                                    f"li-{uid}", backup_phone="13833334444")
     assert roster["primary"] == {"id": f"zhang-{uid}", "name": "张伟", "phone": "13811112222", "absent": False}
     assert roster["backup"]["phone"] == "13833334444" and roster["assignee"] == f"zhang-{uid}"
+    assert roster["updated_by"] == "sbx-supervisor"     # the calling principal changed it
     # the old roster is gone
     assert remote_error(lambda: decide(rpc, tasks[code], f"sc-a-{uid}")).exc_type == "Forbidden"
     assert remote_error(lambda: decide(rpc, tasks[code], f"li-{uid}")).exc_type == "Forbidden"
 
     away = rpc.review.set_absent(code, f"zhang-{uid}", True)
     assert away["assignee"] == f"li-{uid}" and away["primary"]["absent"] is True
+    assert away["updated_by"] == f"sbx-department-{code}"
     assert rpc.review.tasks(code)[0]["assignee"] == f"li-{uid}"
     assert remote_error(lambda: decide(rpc, tasks[code], f"zhang-{uid}")).exc_type == "Forbidden"
     result = decide(rpc, tasks[code], f"li-{uid}")
@@ -295,6 +297,8 @@ def test_the_backup_acts_for_an_absent_primary_and_the_record_says_so(review, rp
     assert decided["reviewer"] == f"li-{uid}" and decided["acting_for"] == f"zhang-{uid}"
     entry = [h for h in rpc.review.application(no)["history"] if h["action"] == "decided"][0]
     assert entry["actor"] == f"li-{uid}" and entry["acting_for"] == f"zhang-{uid}"
+    assert entry["by"] == f"sbx-department-{code}"      # the principal behind the reviewer's decision
+    assert {h["by"] for h in rpc.review.application(no)["history"] if h["action"] == "task_created"} == {None}
     assert entry["before"]["status"] == "open" and entry["after"]["status"] == "approved"
 
     back = rpc.review.set_absent(code, f"zhang-{uid}", False)
@@ -314,3 +318,17 @@ def test_roster_calls_validate_and_name_unknown_departments(review, rpc, uid):
     err = remote_error(lambda: rpc.review.set_absent(f"D{uid}", "stranger", True))
     assert err.exc_type == "ValidationFailed" and "reviewer" in json.loads(err.value)
     assert remote_error(lambda: rpc.review.set_absent(f"D{uid}", "p", "yes")).exc_type == "ValidationFailed"
+
+
+def test_a_withdrawn_case_leaves_review_its_open_tasks_moot(review, rpc, case, uid, publish, wait, outbox):
+    market, fire, health = three_departments(uid)
+    no, tasks = case(market, fire)
+    decide(rpc, tasks[market["code"]], f"sc-a-{uid}")
+    publish("application_withdrawn", {"application_no": no, "reason": "申请人撤回", "withdrawn_on": "2026-11-23",
+                                      "previous_status": "in_review", "moot_departments": [fire["code"]]})
+    view = wait(lambda: (v := rpc.review.application(no))["status"] == "withdrawn" and v,
+                message="the withdrawal")
+    assert {t["department"]: t["status"] for t in view["tasks"]} == {market["code"]: "approved",
+                                                                     fire["code"]: "moot"}
+    assert remote_error(lambda: decide(rpc, tasks[fire["code"]], f"xf-a-{uid}")).exc_type == "Conflict"
+    assert outbox(no, "review_completed") == []

@@ -137,14 +137,19 @@ def test_a_restarted_clock_is_supervised_afresh(review, rpc, case, uid, outbox, 
     assert len(outbox(no, "task_overdue")) == 2
     decide(rpc, tasks[market["code"]], f"sc-a-{uid}")
     decide(rpc, tasks[fire["code"]], f"xf-a-{uid}", "request_materials", opinion="需补充消防验收材料",
-           missing_materials=["M-FIRE-CHECK"])
+           missing_materials=["M-FIRE"])
     publish("materials_supplemented", {
         "application_no": no, "supplemented_on": "2025-06-20", "due_date": "2025-07-04", "provisional": False,
-        "materials": ["M-FIRE-CHECK"],
+        "materials": ["M-FIRE"],
         "departments": [{"code": fire["code"], "due_date": "2025-07-04", "provisional": False}]})
     wait(lambda: rpc.review.application(no)["status"] == "in_review", message="the restart")
     restarted = [t for t in rpc.review.application(no)["tasks"] if t["department"] == fire["code"]][0]
     assert restarted["warning_level"] == "none" and restarted["clock"] == 2
+    # the new clock is a new clock, but the red card of the first stays on the record
+    kept = [n for n in rpc.review.application(no)["supervision_notices"] if n["task_id"] == restarted["task_id"]]
+    assert [(n["clock"], n["level"]) for n in kept] == [(1, "red")] and kept[0]["notice_no"]
+    assert [n["notice_no"] for n in rpc.review.notices() if n["task_id"] == restarted["task_id"]] == \
+        [kept[0]["notice_no"]]
 
     rpc.review.supervise("2025-07-03")
     rpc.review.supervise("2025-07-07")

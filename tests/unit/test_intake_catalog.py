@@ -3,6 +3,7 @@ import copy
 
 import pytest
 
+from onewindow import personal
 from services.intake import domain
 from services.intake.store import read_catalog_file
 
@@ -25,7 +26,7 @@ def test_sample_catalog_is_a_realistic_city_centre(catalog):
     assert any(d["timeout_policy"] == "deemed_approval" for i in catalog.items.values() for d in i["departments"])
     for dept in catalog.departments.values():
         assert dept["roster"]["primary"]["phone"] and dept["roster"]["backup"]["phone"]
-        assert domain.is_mainland_mobile(dept["supervisor_phone"])
+        assert personal.is_mainland_mobile(dept["supervisor_phone"])
 
 
 @pytest.mark.parametrize("code,legal,committed,kind", [

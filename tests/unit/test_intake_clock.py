@@ -86,12 +86,75 @@ def test_application_numbers_are_readable():
     assert domain.application_number("ZW", 2026, 123) == "ZW2026000123"
 
 
+FRONT = {"refused": 3, "withdrawn": 4, "inquiries": 57, "complaints": 1}
+
+
 def test_headline_reads_like_a_centre_report():
     text = domain.headline(D(2026, 1, 1), D(2026, 1, 31), {
         "received": 120, "accepted": 110, "instant_ratio": 0.4545, "completed": 100, "completion_rate": 0.9091,
-        "overdue": 2, "fees_fen": 1234500, "satisfaction_rate": 0.98, "ratings": 50})
+        "overdue": 2, "fees_fen": 1234500, "satisfaction_rate": 0.98, "ratings": 50, **FRONT})
     assert text == ("2026年1月1日至2026年1月31日，中心共接件120件，受理110件，其中即办件占45.5%；"
-                    "办结100件，办结率90.9%；超期2件；收费12,345.00元；群众满意率98.0%（50条评价）。")
+                    "不予受理3件，申请人撤回4件；办结100件，办结率90.9%；超期2件；首问登记咨询57人次，受理投诉1件；"
+                    "收费12,345.00元；群众满意率98.0%（50条评价）。")
     assert "暂无群众评价" in domain.headline(D(2026, 1, 1), D(2026, 1, 1), {
         "received": 0, "accepted": 0, "instant_ratio": 0, "completed": 0, "completion_rate": 0,
-        "overdue": 0, "fees_fen": 0, "satisfaction_rate": 0, "ratings": 0})
+        "overdue": 0, "fees_fen": 0, "satisfaction_rate": 0, "ratings": 0, **FRONT})
+    with_hall = domain.headline(D(2026, 1, 1), D(2026, 1, 31), {
+        "received": 0, "accepted": 0, "instant_ratio": 0, "completed": 0, "completion_rate": 0, "overdue": 0,
+        "fees_fen": 0, "satisfaction_rate": 0, "ratings": 0, **FRONT, "hall": True, "appointments": 8,
+        "home_visits": 2})
+    assert "受理投诉1件；预约办理8件，上门服务2次；收费" in with_hall
+
+
+def clock(**changes):
+    case = {"accepted_on": D(2026, 3, 2), "due_date": D(2026, 3, 9), "decided_on": None, "materials_stage": None,
+            "overdue": False, "withdrawn_on": None}
+    return dict(case, **changes)
+
+
+def test_only_the_centres_time_makes_a_case_late():
+    today = D(2026, 4, 1)
+    assert domain.centre_late(clock(), today)                                           # open, past due
+    assert not domain.centre_late(clock(), D(2026, 3, 9))                               # due today
+    assert not domain.centre_late(clock(decided_on=D(2026, 3, 9)), today)               # bill waits: applicant's
+    assert domain.centre_late(clock(decided_on=D(2026, 3, 10)), today)                  # decided late
+    assert not domain.centre_late(clock(materials_stage="review"), today)               # materials awaited
+    assert domain.centre_late(clock(materials_stage="review", overdue=True), today)     # review's red card stays
+    assert not domain.centre_late(clock(withdrawn_on=D(2026, 3, 5)), today)
+    assert domain.centre_late(clock(withdrawn_on=D(2026, 3, 12)), today)
+    assert not domain.centre_late(clock(accepted_on=None, due_date=None), today)        # never accepted
+
+
+def test_status_of_refused_and_withdrawn_cases_overrides_what_comes_later():
+    base = {"accepted": True, "kind": "committed", "has_fees": True, "review_outcome": "approved",
+            "bill_status": "paid", "awaiting_materials": False, "review_started": True}
+    assert domain.case_status(base) == "completed"
+    assert domain.case_status(dict(base, withdrawn=True)) == "withdrawn"
+    assert domain.case_status(dict(base, accepted=False, refused=True)) == "refused"
+
+
+def test_ranking_puts_on_time_then_satisfied_then_uncomplained_first():
+    rows = [{"key": "W1", "late": False, "working_days": 2, "rating": 5},
+            {"key": "W1", "late": True, "working_days": 6, "rating": 3},
+            {"key": "W2", "late": False, "working_days": 1, "rating": None},
+            {"key": "W3", "late": False, "working_days": 4, "rating": 5}]
+    lines = domain.ranking(rows, {"W2": 2, "W4": 1})
+    assert [(x["key"], x["rank"]) for x in lines] == [("W3", 1), ("W2", 2), ("W1", 3), ("W4", 4)]
+    w1 = lines[2]
+    assert (w1["cases"], w1["on_time_rate"], w1["average_working_days"], w1["satisfaction_rate"]) == (2, 0.5, 4.0, 0.5)
+    assert lines[3] == {"key": "W4", "cases": 0, "on_time_rate": 0.0, "average_working_days": None, "ratings": 0,
+                        "satisfaction_rate": 0.0, "complaints": 1, "rank": 4}
+
+
+def test_complaints_are_warned_once_then_noticed_once():
+    from onewindow.workdays import WorkdayCalendar
+    calendar = WorkdayCalendar()
+    open_ = {"answered_at": None, "due_date": D(2026, 3, 9), "warning_level": "none", "noticed_on": None}
+    assert domain.complaint_actions(open_, D(2026, 3, 5), calendar)[0] == []
+    assert domain.complaint_actions(open_, D(2026, 3, 6), calendar)[0] == ["warn"]   # Friday, Monday due
+    warned = dict(open_, warning_level="yellow")
+    assert domain.complaint_actions(warned, D(2026, 3, 9), calendar)[0] == []
+    actions, reading = domain.complaint_actions(warned, D(2026, 3, 11), calendar)
+    assert actions == ["notice"] and reading.working_days_overdue == 2
+    assert domain.complaint_actions(dict(warned, noticed_on=D(2026, 3, 11)), D(2026, 3, 12), calendar)[0] == []
+    assert domain.complaint_actions(dict(open_, answered_at="x"), D(2026, 3, 12), calendar)[0] == []

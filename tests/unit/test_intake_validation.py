@@ -2,6 +2,7 @@
 import pytest
 
 from onewindow.errors import ValidationFailed
+from onewindow import personal
 from services.intake import domain, schemas
 from services.intake.store import read_catalog_file
 
@@ -68,7 +69,7 @@ def test_identity_is_required_for_the_kind_of_applicant():
 
 def test_impossible_birth_date_in_a_form_id_number():
     first17 = "11010519490230002"
-    found = problems(app(form=dict(FORM, legal_rep_id_number=first17 + domain.resident_id_check_char(first17))))
+    found = problems(app(form=dict(FORM, legal_rep_id_number=first17 + personal.resident_id_check_char(first17))))
     assert found == {"form.legal_rep_id_number": ["birth date in the ID number is not a real date"]}
 
 

@@ -88,8 +88,10 @@ def test_every_shipped_template_renders_with_its_variables_and_in_chinese():
         assert any("\u4e00" <= ch <= "\u9fff" for ch in rendered.text[len(SIG):])
 
 
-def test_urgent_templates_are_the_red_warning_and_the_supervision_notice():
-    assert {n for n, t in BOOK.templates.items() if t.urgent} == {"task_overdue_red", "task_supervision_notice"}
+def test_urgent_templates_are_the_red_warning_and_the_supervision_notices():
+    assert {n for n, t in BOOK.templates.items() if t.urgent} == {
+        "task_overdue_red", "task_supervision_notice", "notice_escalated", "task_unstaffed",
+        "complaint_supervision_notice"}
 
 
 # ---------------------------------------------------------- personal data
@@ -97,27 +99,6 @@ def test_urgent_templates_are_the_red_warning_and_the_supervision_notice():
 def test_a_resident_id_number_never_renders():
     with pytest.raises(domain.PersonalDataLeak):
         book("证件{x}").render("t", {"x": "11010519491231002X"})
-
-
-def test_id_check_needs_date_and_checksum():
-    assert domain.is_resident_id("11010519491231002X")
-    assert not domain.is_resident_id("110105194912310021")  # wrong checksum
-    assert not domain.contains_id_number("单号 123456789012345678")
-    assert domain.contains_id_number("号码11010519491231002x。")
-
-
-def test_masking():
-    assert domain.mask_name("张三") == "张*"
-    assert domain.mask_name("欧阳娜娜") == "欧***"
-    assert domain.mask_name("") == ""
-    assert domain.mask_phone("13812345678") == "138****5678"
-
-
-@pytest.mark.parametrize("raw, phone", [("13812345678", "13812345678"), ("+86 138-1234-5678", "13812345678"),
-                                        ("8613812345678", "13812345678"), ("12812345678", None),
-                                        ("1381234567", None), (None, None)])
-def test_phone_normalization(raw, phone):
-    assert domain.normalize_phone(raw) == phone
 
 
 @pytest.mark.parametrize("fen, text", [(0, "0.00"), (5, "0.05"), (100, "1.00"), (12345, "123.45"), (-250, "-2.50")])
@@ -252,6 +233,12 @@ def test_a_permanent_refusal_fails_over_once_then_is_terminal():
     assert plan(retryable=False) == domain.AfterFailure("queued", "local", 0, 0.0)
     final = plan(retryable=False, fallback=None, reason="INVALID_PHONE")
     assert final.status == "failed" and final.reason == "INVALID_PHONE"
+
+
+def test_a_provider_that_may_have_taken_the_message_is_never_failed_over():
+    assert plan(attempts=3, provider_attempts=3, maybe_sent=True) == domain.AfterFailure("queued", "http", 3, 4.0)
+    assert plan(retryable=False, maybe_sent=True).status == "failed"
+    assert plan(attempts=6, provider_attempts=6, maybe_sent=True).status == "failed"
 
 
 def test_sending_reads_as_queued_in_the_contract():

@@ -1,0 +1,34 @@
+"""notify's retention: a settled message keeps its audit trail but not the
+phone, the text or its variables; stale receipts and cap counts go."""
+import datetime
+
+from onewindow import retention
+from services.notify import domain
+from services.notify.store import NotifyStore
+
+from .test_exactly_once import queue_messages
+
+
+def test_settled_messages_older_than_retention_lose_their_personal_data(own_notify_db):
+    _, units = own_notify_db
+    old, settled_now, queued_old = queue_messages(units, 3)
+    long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
+    with units() as unit:
+        unit.execute("UPDATE messages SET phone = '13912345678', params = '{\"name\": \"张三丰\"}'")
+        unit.execute("UPDATE messages SET status = 'delivered', updated_at = %s WHERE message_id = %s", (long_ago, old))
+        unit.execute("UPDATE messages SET status = 'sent' WHERE message_id = %s", (settled_now,))
+        unit.execute("UPDATE messages SET updated_at = %s WHERE message_id = %s", (long_ago, queued_old))
+        unit.execute("INSERT INTO early_receipts (provider_message_id, status, received_at) VALUES "
+                     "('stale', 'delivered', %s), ('fresh', 'delivered', now())", (long_ago,))
+        unit.execute("INSERT INTO phone_day_counts (phone, day, sent) VALUES ('13912345678', current_date - 3, 1), "
+                     "('13912345678', current_date, 1)")
+    with units() as unit:
+        done = retention.purge(unit, NotifyStore(unit))
+    assert done["messages_masked"] == 1 and done["early_receipts"] == 1 and done["phone_day_counts"] == 1
+    with units() as unit:
+        rows = {str(r["message_id"]): r for r in unit.all("SELECT message_id, phone, text, params, status FROM messages")}
+        assert [r["provider_message_id"] for r in unit.all("SELECT provider_message_id FROM early_receipts")] == ["fresh"]
+    assert rows[old]["phone"] == "139****5678" and rows[old]["text"] == domain.TEXT_REMOVED
+    assert rows[old]["params"] == {} and rows[old]["status"] == "delivered"
+    for kept in (settled_now, queued_old):  # recent, or still to be sent: untouched
+        assert rows[kept]["phone"] == "13912345678" and rows[kept]["params"] == {"name": "张三丰"}

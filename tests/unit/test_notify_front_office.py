@@ -1,0 +1,34 @@
+"""notify's pure rules for the front office: links only to a configured
+portal, and what each new event says."""
+from services.notify import domain
+
+CONTACT = {"application_no": "ZW2026000001", "phone": "13912345678", "name_masked": "张**", "item_name": "食品经营许可"}
+
+
+def test_links_to_the_portal_only_when_one_is_configured():
+    assert domain.portal_links("", "ZW2026000001") == {}
+    assert domain.portal_links("https://zw.example.cn", "ZW2026000001") == {
+        "track_url": "https://zw.example.cn/track", "rate_url": "https://zw.example.cn/rate/ZW2026000001"}
+    assert domain.completion_notices({}, CONTACT) == []
+    [invitation] = domain.completion_notices({}, CONTACT, "https://zw.example.cn")
+    assert invitation.variables["rate_url"] == "https://zw.example.cn/rate/ZW2026000001"
+    [receipt] = domain.acceptance_notices({"due_date": "2026-03-20"}, CONTACT)
+    assert receipt.template == "application_accepted"
+    [receipt] = domain.acceptance_notices({"due_date": "2026-03-20"}, CONTACT, "https://zw.example.cn")
+    assert receipt.template == "application_accepted_online"
+
+
+def test_every_template_renders_without_promising_online_payment():
+    book = domain.TemplateBook.load()
+    for name, template in book.templates.items():
+        text = book.render(name, {v: "x" for v in template.variables}).text
+        assert "网上办事大厅" not in text and "回复" not in text, name
+
+
+def test_reductions_name_their_bases_once_and_complaints_reach_whom_they_concern():
+    [notice] = domain.bill_reduced_notices({"total_fen": 25050, "reduced_fen": 5000, "bill_no": "B1", "reduced_lines": [
+        {"legal_basis": "《甲》"}, {"legal_basis": "《甲》"}, {"legal_basis": "《乙》"}]}, CONTACT)
+    assert (notice.variables["legal_basis"], notice.variables["amount_yuan"]) == ("《甲》、《乙》", "250.50")
+    event = {"complaint_no": "T1", "phone": "13912345678", "supervisor_phone": None, "due_date": "2026-03-09"}
+    assert [n.recipient_role for n in domain.complaint_overdue_notices(event)] == ["applicant"]
+    assert domain.complaint_warning_notices(event) == []
