@@ -4,3 +4,5 @@ CREATE DATABASE onewindow_intake;
 CREATE DATABASE onewindow_review;
 CREATE DATABASE onewindow_fees;
 CREATE DATABASE onewindow_notify;
+CREATE DATABASE onewindow_hall;
+CREATE DATABASE onewindow_gateway;

@@ -9,6 +9,7 @@ import pytest
 from nameko.rpc import rpc as nameko_rpc
 
 from onewindow import cli
+from services.registry import CENTRE
 
 SCHEDULE_2089 = """\
 # 2089, as the State Council would publish it
@@ -63,7 +64,7 @@ def test_help_names_every_operator_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    for name in ("health", "parked", "outbox", "ledger", "calendar", "report"):
+    for name in ("health", "parked", "retrying", "outbox", "purge", "ledger", "calendar", "report"):
         assert name in out
 
 
@@ -128,7 +129,7 @@ def test_calendar_load_stores_the_year_everywhere_and_recomputes(platform_env, r
     code, out, err = run_cli(capsys, "calendar", "load", "2089", str(path), "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["stored_in"] == ["intake", "review", "fees", "notify"]
+    assert result["stored_in"] == list(CENTRE.names)
     assert (result["holidays"], result["workdays"]) == (3, 1)
     for service in ("intake", "review"):
         assert "error" not in (result["recomputed"][service] or {}), result["recomputed"]
@@ -147,3 +148,43 @@ def test_calendar_load_stores_the_year_everywhere_and_recomputes(platform_env, r
     with psycopg.connect(platform_env["databases"]["review"]) as conn:
         days = conn.execute("SELECT day FROM workday_overrides WHERE day BETWEEN '2089-01-01' AND '2089-12-31'").fetchall()
     assert [str(d[0]) for d in days] == ["2089-10-01"]
+
+
+def test_retrying_lists_events_waiting_for_another_attempt(platform_env, service_sql, capsys):
+    import uuid
+    event_id = str(uuid.uuid4())
+    service_sql("fees", "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts, last_error) "
+                        "VALUES ('fees.on_probe', %s, 'probe', '{}', 'retry', 2, 'OperationalError: gone')",
+                (event_id,))
+    try:
+        code, out, _ = run_cli(capsys, "retrying", "--service", "fees", "--json")
+        assert code == 0
+        rows = [r for r in json.loads(out)["fees"] if r["event_id"] == event_id]
+        assert rows and rows[0]["attempts"] == 2 and rows[0]["last_error"] == "OperationalError: gone"
+    finally:
+        service_sql("fees", "DELETE FROM inbox WHERE event_id = %s", (event_id,))
+
+
+def test_report_asks_intake_and_fees_over_rpc(platform_env, run_services, capsys):
+    from services.fees.service import FeesService
+    from services.intake.service import IntakeService
+    run_services(IntakeService, FeesService)
+    code, out, err = run_cli(capsys, "report", "--start", "2026-01-01", "--end", "2026-01-31", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["start"] == "2026-01-01" and "headline" in result
+    assert "error" not in result["fees_by_month"] and result["fees_by_month"]["total"]["net_fen"] >= 0
+
+
+def test_purge_runs_each_services_retention_and_reports_table_sizes(platform_env, capsys, service_sql):
+    # an idempotency record of intake far past any retention (the run's databases are shared: only it is old)
+    service_sql("intake", "INSERT INTO client_requests (operation, client_ref, created_at) "
+                          "VALUES ('submit', 'purge-test', now() - interval '20 years')")
+    code, out, err = run_cli(capsys, "purge", "--days", "3650", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) == set(CENTRE.names)
+    assert result["intake"]["purged"]["client_requests"] == 1
+    assert {"outbox_published", "inbox_done"} <= set(result["review"]["purged"])
+    assert "messages_masked" in result["notify"]["purged"] and "outbox" in result["fees"]["tables"]
+    assert service_sql("intake", "SELECT 1 FROM client_requests WHERE client_ref = 'purge-test'") == []

@@ -1,5 +1,6 @@
 """docker-compose.yml: valid for Debian's docker-compose (no engine needed),
 and wired the way the services and Prometheus expect."""
+import os
 import pathlib
 import re
 import shutil
@@ -8,20 +9,43 @@ import subprocess
 import pytest
 import yaml
 
-from onewindow import config
+from services.registry import CENTRE
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def compose(*args):
+# the operator supplies the passwords: there are no defaults
+SECRETS = {"OW_BROKER_PASSWORD": "broker-secret-for-tests", "OW_DB_PASSWORD": "db-secret-for-tests",
+           "OW_GRAFANA_PASSWORD": "grafana-secret-for-tests"}
+
+
+def compose(*args, env=None, check=True):
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose is not installed: run `bash scripts/ensure-tools.sh` "
                     "(Debian package `docker-compose`)")
     done = subprocess.run([binary, "-f", "docker-compose.yml", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, **SECRETS) if env is None else env)
+    if not check:
+        return done
     assert done.returncode == 0, f"docker-compose {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def test_compose_refuses_to_start_without_the_operators_passwords():
+    bare = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    done = compose("config", "-q", env=bare, check=False)
+    assert done.returncode != 0 and "OW_BROKER_PASSWORD" in done.stdout + done.stderr
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert ":-onewindow}" not in text and "guest" not in text
+
+
+def test_broker_and_database_ports_bind_to_the_loopback_only(resolved):
+    for service in ("rabbitmq", "postgres"):
+        for port in resolved["services"][service].get("ports", []):
+            published = port if isinstance(port, str) else f"{port.get('host_ip', '')}:{port.get('published')}"
+            assert str(published).startswith("127.0.0.1:"), (service, port)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +75,25 @@ def test_compose_file_is_valid():
 
 
 def test_every_part_of_the_stack_is_there(resolved):
-    assert set(resolved["services"]) == {"rabbitmq", "postgres", "setup", *config.SERVICES,
-                                         "prometheus", "alertmanager", "grafana"}
+    assert set(resolved["services"]) == {"rabbitmq", "postgres", "setup", *CENTRE.names,
+                                         "postgres-exporter", "prometheus", "alertmanager", "grafana"}
+
+
+def test_prometheus_scrapes_the_broker_plugin_and_postgres_exporter(resolved):
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]}
+    assert targets["rabbitmq"] == ["rabbitmq:15692"]
+    assert "15692" in resolved["services"]["rabbitmq"]["expose"]
+    plugins = pathlib.Path(binds(resolved["services"]["rabbitmq"])["/etc/rabbitmq/enabled_plugins"]).read_text()
+    assert "rabbitmq_prometheus" in plugins
+    conf = pathlib.Path(binds(resolved["services"]["rabbitmq"])["/etc/rabbitmq/conf.d/20-onewindow.conf"]).read_text()
+    assert re.search(r"^prometheus\.return_per_object_metrics\s*=\s*true$", conf, re.M)
+    exporter = resolved["services"]["postgres-exporter"]
+    assert targets["postgres"] == ["postgres-exporter:9187"] and "9187" in exporter["expose"]
+    assert exporter["environment"]["DATA_SOURCE_URI"].startswith("postgres:5432/")
+    dockerfile = (pathlib.Path(exporter["build"]["context"]) / "Dockerfile").read_text()
+    assert "prometheus-postgres-exporter=" in dockerfile and "queries.yaml" in dockerfile
+    assert re.search(r"^FROM debian:\S+@sha256:[0-9a-f]{64}$", dockerfile, re.M)
 
 
 def test_broker_and_database_have_health_checks(resolved):
@@ -60,22 +101,22 @@ def test_broker_and_database_have_health_checks(resolved):
         assert resolved["services"][name]["healthcheck"]["test"], name
 
 
-def test_broker_makes_durable_queues_quorum_queues(resolved):
-    conf = next(s for t, s in binds(resolved["services"]["rabbitmq"]).items() if t.startswith("/etc/rabbitmq/"))
-    text = pathlib.Path(conf).read_text()
-    assert re.search(r"^default_queue_type\s*=\s*quorum$", text, re.M)
-    assert resolved["services"]["rabbitmq"]["image"].startswith("rabbitmq:3.13")  # first with default_queue_type
+def test_the_services_queues_are_quorum_and_reply_queues_keep_the_default(resolved):
+    conf = binds(resolved["services"]["rabbitmq"])["/etc/rabbitmq/conf.d/20-onewindow.conf"]
+    assert not re.search(r"^default_queue_type", pathlib.Path(conf).read_text(), re.M)
+    for name in ("setup", *CENTRE.names):
+        assert resolved["services"][name]["environment"]["OW_QUEUE_TYPE"] == "quorum", name
 
 
 def test_one_database_per_service_is_created(resolved):
     init = next(s for t, s in binds(resolved["services"]["postgres"]).items() if "docker-entrypoint-initdb.d" in t)
     created = set(re.findall(r"CREATE DATABASE (\w+)", pathlib.Path(init).read_text()))
     env = resolved["services"]["intake"]["environment"]
-    wanted = {env[f"{s.upper()}_DATABASE_URL"].rsplit("/", 1)[1] for s in config.SERVICES}
+    wanted = {env[f"{s.upper()}_DATABASE_URL"].rsplit("/", 1)[1] for s in CENTRE.names}
     assert wanted == created
 
 
-@pytest.mark.parametrize("service", config.SERVICES)
+@pytest.mark.parametrize("service", CENTRE.names)
 def test_each_service_waits_for_healthy_dependencies_and_setup(resolved, service):
     spec = resolved["services"][service]
     assert spec["command"] == ["serve", service]
@@ -100,7 +141,7 @@ def test_setup_runs_once_before_the_services(resolved):
 def test_prometheus_scrapes_the_ports_the_services_serve_on(resolved):
     scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]}
-    for service in config.SERVICES:
+    for service in CENTRE.names:
         port = resolved["services"][service]["environment"][f"{service.upper()}_METRICS_PORT"]
         assert targets[service] == [f"{service}:{port}"]
     mounted = binds(resolved["services"]["prometheus"])
@@ -129,3 +170,21 @@ def test_the_image_runs_the_operator_command():
         assert re.search(rf"^COPY .*{copied}", dockerfile, re.M), copied
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def test_the_cloud_sms_settings_reach_notify_from_the_environment(resolved):
+    from services.notify.clouds import CloudSettings
+    env = resolved["services"]["notify"]["environment"]
+    for provider, prefix in (("aliyun", "ALIYUN_SMS_"), ("tencent", "TENCENT_SMS_")):
+        needed = {prefix + "KEY_ID", prefix + "KEY_SECRET", prefix + "TEMPLATES", prefix + "RECEIPT_TOKEN"}
+        assert needed <= set(env), provider
+        assert CloudSettings.load(provider, {k: v for k, v in env.items() if k.startswith(prefix)}).problems()
+    assert "TENCENT_SMS_APP_ID" in env and "SMS_FALLBACK_PROVIDER" in env
+
+
+def test_the_gateway_alone_is_on_the_government_network_and_published_only_there(resolved):
+    on_government = {name for name, spec in resolved["services"].items() if "government" in (spec.get("networks") or {})}
+    assert on_government == {"gateway"}
+    published = resolved["services"]["gateway"]["ports"]
+    assert published and all((p.get("host_ip") if isinstance(p, dict) else p.split(":")[0]) not in ("", "0.0.0.0")
+                             for p in published), published

@@ -41,8 +41,8 @@ def exported_names(families=False):
     """Every series name the four services can export, from the real registry
     (with `families`, the metric names as documented: no type suffixes)."""
     from prometheus_client import REGISTRY
-    from onewindow import config
-    for service in config.SERVICES:
+    from services.registry import CENTRE
+    for service in CENTRE.names:
         importlib.import_module(f"services.{service}.service")
         try:
             importlib.import_module(f"services.{service}.metrics")
@@ -62,6 +62,13 @@ def exported_names(families=False):
 def documented_names():
     text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
     return set(re.findall(r"`(onewindow_[a-z0-9_]+)`", text))
+
+
+def exporter_names():
+    """Series of RabbitMQ's plugin and postgres_exporter that docs/metrics.md
+    lists (test_exporters.py checks the PostgreSQL ones on a real exporter)."""
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    return set(re.findall(r"`((?:rabbitmq|pg)_[a-z0-9_]+)`", text))
 
 
 def recorded_names():
@@ -98,8 +105,19 @@ def test_there_are_dashboards_for_the_centre_supervision_and_the_platform():
         assert board["uid"] and board["panels"]
         assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
         for panel in board["panels"]:
-            assert panel["datasource"]["uid"] == "prometheus", panel["title"]
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+            assert all(t.get("datasource", panel["datasource"]) == panel["datasource"] for t in panel["targets"])
             assert panel["targets"], panel["title"]
+
+
+def test_every_dashboard_asks_which_prometheus_so_another_grafana_can_import_it():
+    provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    default_uid = provisioned["datasources"][0]["uid"]
+    for path in DASHBOARDS:
+        variables = {v["name"]: v for v in json.loads(path.read_text(encoding="utf-8"))["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource", path.stem
+        assert variables["datasource"]["query"] == "prometheus", path.stem
+        assert variables["datasource"]["current"]["value"] == default_uid, path.stem
 
 
 def test_every_documented_metric_is_exported_by_the_services():
@@ -110,7 +128,7 @@ def test_every_documented_metric_is_exported_by_the_services():
 
 @pytest.mark.parametrize("source,title,expr", list(dashboard_queries()) + list(rule_queries()))
 def test_every_query_reads_exported_metrics_or_recording_rules(source, title, expr):
-    known = exported_names() | recorded_names() | {"up"}
+    known = exported_names() | recorded_names() | exporter_names() | {"up"}
     unknown = metric_names(expr) - known
     assert not unknown, f"{source} / {title}: {expr!r} reads {sorted(unknown)}, which nothing exports"
     assert metric_names(expr), f"{source} / {title}: {expr!r} reads no metric"
@@ -121,7 +139,10 @@ def test_dashboards_cover_what_the_issue_asks_for():
     for board, _, expr in dashboard_queries():
         read[board] |= metric_names(expr)
     assert {"onewindow:instant_ratio", "onewindow:completion_rate", "onewindow:satisfaction_rate:30d",
-            "department:onewindow_fees_received_fen:increase1d"} <= read["centre"]
+            "department:onewindow_fees_received_fen:increase1d", "onewindow_intake_complaints_total",
+            "onewindow_intake_complaints_overdue_total", "onewindow_hall_waiting", "onewindow_hall_wait_seconds_bucket",
+            "onewindow_hall_served_total", "onewindow_hall_no_shows_total", "onewindow_hall_appointments_total",
+            "onewindow_hall_visits_total"} <= read["centre"]
     assert {"department:onewindow_review_tasks_open:max", "department:onewindow_review_tasks_yellow:max",
             "department:onewindow_review_tasks_red:max", "onewindow_review_deemed_approvals_total",
             "onewindow_review_vetoes_total"} <= read["supervision"]

@@ -1,13 +1,14 @@
 """deploy/k8s: several replicas of each service with probes, a set-up Job, a
 three-node RabbitMQ cluster with quorum queues and a PostgreSQL primary."""
 import pathlib
+import re
 import shutil
 import subprocess
 
 import pytest
 import yaml
+from services.registry import CENTRE
 
-from onewindow import config
 
 K8S = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 
@@ -23,11 +24,38 @@ def objects():
     return found
 
 
+README = K8S.parent / "README.md"
+ONEWINDOW_IMAGE_USER = 10001     # the Dockerfile's USER
+
+
+@pytest.fixture(scope="module")
+def documented_secret():
+    """The keys and values of the `kubectl create secret generic` command in
+    deploy/README.md: the Secret is not committed, the command is."""
+    text = README.read_text()
+    command = "create secret generic onewindow-secrets"
+    block = next(b for b in text.split("\n\n") if command in b)
+    before, after = block.split(command)
+    variables = {name: value.strip('"') for name, value in re.findall(r'(\w+)=("[^"]*"|[^\s;]+)', before)}
+    values = {}
+    for key, value in re.findall(r'--from-literal=(\w+)=("[^"]*"|\S+)', after):
+        value = value.strip('"')
+        for _ in range(3):          # variables may name variables
+            value = re.sub(r"\$(\w+)", lambda m: variables.get(m.group(1), m.group(0)), value)
+        values[key] = value
+    assert "kubectl -n onewindow " + command in block and values
+    return values
+
+
+def workloads(objects):
+    return {name: obj for (kind, name), obj in objects.items() if kind in ("Deployment", "StatefulSet", "Job")}
+
+
 def container(obj):
     return obj["spec"]["template"]["spec"]["containers"][0]
 
 
-@pytest.mark.parametrize("service", config.SERVICES)
+@pytest.mark.parametrize("service", CENTRE.names)
 def test_each_service_runs_several_replicas_with_probes(objects, service):
     deployment = objects[("Deployment", service)]
     assert deployment["spec"]["replicas"] >= 2
@@ -36,16 +64,16 @@ def test_each_service_runs_several_replicas_with_probes(objects, service):
     assert c["readinessProbe"]["exec"]["command"][:4] == ["onewindow", "health", "--service", service]
     assert c["livenessProbe"]["httpGet"]["path"] == "/metrics"
     port = {p["name"]: p["containerPort"] for p in c["ports"]}["metrics"]
-    assert port == config.DEFAULT_METRICS_PORTS[service]
+    assert port == CENTRE.member(service).metrics_port
     assert objects[("ConfigMap", "onewindow-config")]["data"][f"{service.upper()}_METRICS_PORT"] == str(port)
     assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port)
     assert ("PodDisruptionBudget", service) in objects
 
 
-@pytest.mark.parametrize("service", config.SERVICES)
-def test_each_service_finds_its_broker_and_database(objects, service):
+@pytest.mark.parametrize("service", CENTRE.names)
+def test_each_service_finds_its_broker_and_database(objects, documented_secret, service):
     env_from = container(objects[("Deployment", service)])["envFrom"]
-    secret = objects[("Secret", "onewindow-secrets")]["stringData"]
+    secret = documented_secret
     assert {"secretRef": {"name": "onewindow-secrets"}} in env_from
     assert {"configMapRef": {"name": "onewindow-config"}} in env_from
     assert secret["AMQP_URI"].startswith("amqp://") and "rabbitmq.onewindow.svc" in secret["AMQP_URI"]
@@ -63,7 +91,8 @@ def test_rabbitmq_is_a_three_node_cluster_of_quorum_queues(objects):
     broker = objects[("StatefulSet", "rabbitmq")]
     assert broker["spec"]["replicas"] == 3
     conf = objects[("ConfigMap", "rabbitmq-config")]["data"]["rabbitmq.conf"]
-    assert "default_queue_type = quorum" in conf
+    assert not re.search(r"^\s*default_queue_type", conf, re.M)      # reply queues stay classic
+    assert objects[("ConfigMap", "onewindow-config")]["data"]["OW_QUEUE_TYPE"] == "quorum"
     assert "cluster_formation.peer_discovery_backend = k8s" in conf
     assert objects[("Service", "rabbitmq-nodes")]["spec"]["clusterIP"] == "None"
     assert container(broker)["readinessProbe"] and container(broker)["livenessProbe"]
@@ -76,19 +105,18 @@ def test_postgres_has_one_primary(objects):
     assert container(pg)["readinessProbe"]["exec"]["command"][0] == "pg_isready"
 
 
-def test_every_secret_and_config_reference_resolves(objects):
-    for (kind, name), obj in objects.items():
-        if kind not in ("Deployment", "StatefulSet", "Job"):
-            continue
+def test_every_secret_and_config_reference_resolves(objects, documented_secret):
+    for name, obj in workloads(objects).items():
         for c in obj["spec"]["template"]["spec"]["containers"]:
             for env in c.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
-                    assert ref["key"] in objects[("Secret", ref["name"])]["stringData"], (name, ref)
+                    assert ref["name"] == "onewindow-secrets" and ref["key"] in documented_secret, (name, ref)
             for source in c.get("envFrom", []):
                 for ref_kind, obj_kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
                     if ref_kind in source:
-                        assert (obj_kind, source[ref_kind]["name"]) in objects, (name, source)
+                        assert (obj_kind, source[ref_kind]["name"]) in objects or \
+                            source[ref_kind]["name"] == "onewindow-secrets", (name, source)
 
 
 def test_cluster_prometheus_config_is_valid(objects, tmp_path):
@@ -105,3 +133,152 @@ def test_cluster_prometheus_config_is_valid(objects, tmp_path):
     done = subprocess.run([promtool, "check", "config", "--syntax-only", str(tmp_path / "prometheus.yml")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+KUBERNETES_VERSION = "1.30.0"
+
+
+def test_every_manifest_validates_against_the_kubernetes_schemas():
+    """kubernetes-validate checks each object against the OpenAPI schemas of
+    the Kubernetes release it bundles (offline), strictly: an unknown or
+    misspelt field fails, not only a missing one."""
+    import kubernetes_validate
+    problems = []
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            try:
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                problems.append(f"{path.name} {doc['kind']}/{doc['metadata']['name']}: "
+                                f"{'.'.join(map(str, exc.path))}: {exc.message}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_validator_refuses_a_misspelt_field():
+    import kubernetes_validate
+    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "onewindow"},
+           "dta": {"a": "b"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_gateway_is_reached_from_the_government_network_and_the_internet_only_for_receipts(objects):
+    policy = objects[("NetworkPolicy", "gateway-government-side")]
+    gateway = objects[("Deployment", "gateway")]
+    assert policy["spec"]["podSelector"]["matchLabels"] == gateway["spec"]["selector"]["matchLabels"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    for rule in policy["spec"]["ingress"]:
+        assert rule["from"] and rule["ports"], rule            # no rule open to everyone or every port
+    ingress = objects[("Ingress", "sms-receipts")]
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert [(p["path"], p["pathType"], p["backend"]["service"]["name"]) for p in paths] == \
+        [("/sms/receipts/", "Prefix", "gateway")]
+    assert ingress["spec"]["tls"]
+
+
+def test_no_secret_is_committed(objects):
+    assert not [key for key in objects if key[0] == "Secret"]
+    for path in sorted(K8S.glob("*.yaml")):
+        text = path.read_text()
+        assert not re.search(r"change-me|://[^:/\s]+:[^@\s$]+@", text), path.name      # no password in a URL
+        for doc in yaml.safe_load_all(text):
+            for c in (doc or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+                for env in c.get("env", []):
+                    if re.search(r"PASS|COOKIE|SECRET|TOKEN|KEY", env["name"]):
+                        assert "valueFrom" in env, (path.name, env)
+
+
+def test_the_documented_secret_holds_no_literal_password(documented_secret):
+    for key in ("RABBITMQ_ERLANG_COOKIE", "RABBITMQ_DEFAULT_PASS", "POSTGRES_PASSWORD"):
+        assert documented_secret[key].startswith("$(openssl rand"), key     # generated when created
+    assert "$(openssl rand" in documented_secret["AMQP_URI"]
+    urls = [v for k, v in documented_secret.items() if k.endswith("_DATABASE_URL")]
+    assert len(urls) == len(CENTRE.names) + 1 and all("$(openssl rand" in url for url in urls)
+
+
+def test_every_pod_runs_unprivileged_on_a_read_only_root(objects):
+    for name, obj in workloads(objects).items():
+        pod = obj["spec"]["template"]["spec"]
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True and context["runAsUser"] > 0, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert context["fsGroup"] == context["runAsGroup"], name
+        writable = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+        for c in pod["containers"] + pod.get("initContainers", []):
+            if c["image"].startswith("onewindow:"):
+                assert context["runAsUser"] == ONEWINDOW_IMAGE_USER, name
+                assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"] and "tmp" in writable, name
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, (name, c["name"])
+            assert sc["allowPrivilegeEscalation"] is False, (name, c["name"])
+            assert sc["capabilities"] == {"drop": ["ALL"]}, (name, c["name"])
+            assert sc.get("runAsUser", 1) != 0 and not sc.get("privileged"), (name, c["name"])
+
+
+def _sources(policy, port):
+    """The `from` clauses of the policy's rules that open `port`."""
+    return [source for rule in policy["spec"]["ingress"] if any(p["port"] == port for p in rule["ports"])
+            for source in rule["from"]]
+
+
+def _names(source):
+    """The app.kubernetes.io/name values a pod selector admits."""
+    selector = source["podSelector"]
+    names = set()
+    if "app.kubernetes.io/name" in selector.get("matchLabels", {}):
+        names.add(selector["matchLabels"]["app.kubernetes.io/name"])
+    for expression in selector.get("matchExpressions", []):
+        assert expression["key"] == "app.kubernetes.io/name" and expression["operator"] == "In"
+        names.update(expression["values"])
+    return names
+
+
+def _selects(policy, obj):
+    labels = obj["spec"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+
+def _policies(objects, obj):
+    return [p for (kind, _), p in objects.items() if kind == "NetworkPolicy" and _selects(p, obj)]
+
+
+def test_only_the_services_reach_postgres(objects):
+    policies = _policies(objects, objects[("StatefulSet", "postgres")])
+    assert policies
+    for policy in policies:
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        for rule in policy["spec"]["ingress"]:
+            assert [p["port"] for p in rule["ports"]] == [5432]
+            for source in rule["from"]:
+                assert set(source) == {"podSelector"}, source       # no namespace, no address range
+    allowed = set().union(*(_names(s) for p in policies for s in _sources(p, 5432)))
+    assert allowed == set(CENTRE.names) | {"onewindow-setup", "postgres-exporter"}
+
+
+def test_only_known_clients_reach_the_broker(objects):
+    policies = _policies(objects, objects[("StatefulSet", "rabbitmq")])
+    assert policies
+    amqp = [s for p in policies for s in _sources(p, 5672)]
+    for source in amqp:
+        assert "ipBlock" not in source and source["podSelector"], source
+    by_name = set().union(*(_names(s) for s in amqp if "namespaceSelector" not in s))
+    assert by_name == set(CENTRE.names) | {"gateway", "onewindow-setup", "rabbitmq"}
+    departments = [s for s in amqp if "namespaceSelector" in s]
+    assert [s["podSelector"] for s in departments] == [{"matchLabels": {"onewindow.gov/broker-client": "department"}}]
+    for port in (15692,):
+        assert [_names(s) for p in policies for s in _sources(p, port)] == [{"prometheus"}]
+
+
+def test_prometheus_reaches_every_metrics_port(objects):
+    for name, obj in workloads(objects).items():
+        for c in obj["spec"]["template"]["spec"]["containers"]:
+            for port in c.get("ports", []):
+                if port["name"] not in ("metrics", "prometheus"):
+                    continue
+                policies = _policies(objects, obj)
+                assert policies, name
+                assert any("prometheus" in _names(s) for p in policies for s in _sources(p, port["containerPort"])), name

@@ -43,18 +43,24 @@ def test_rule_unit_tests_pass(test_file):
 
 
 def test_every_service_is_scraped_on_its_metrics_port():
-    from onewindow import config
+    from services.registry import CENTRE
     cfg = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in cfg["scrape_configs"]}
-    for service in config.SERVICES:
+    for service in CENTRE.names:
         targets = [t for sc in jobs[service]["static_configs"] for t in sc["targets"]]
-        assert targets == [f"{service}:{config.DEFAULT_METRICS_PORTS[service]}"]
+        assert targets == [f"{service}:{CENTRE.member(service).metrics_port}"]
     assert set(cfg["rule_files"]) == {"rules.yml", "alerts.yml"}
 
 
 def test_every_alert_the_issue_asks_for_exists_and_is_unit_tested():
     wanted = {"DepartmentHasRedTasks", "CaseNeededThirdVisit", "OutboxBacklogGrowing", "EventsParked",
-              "SmsFailureRateHigh", "ServiceDown", "LedgerUnbalanced", "HolidayScheduleNotLoaded"}
+              "SmsFailureRateHigh", "ServiceDown", "LedgerUnbalanced", "HolidayScheduleNotLoaded",
+              "InboxRetryBacklog", "MessagesRejected", "SmsStuckQueued", "SmsStuckSending", "WebhooksDeadLettered",
+              "WebhookBacklogGrowing",
+              "RabbitmqDown", "RabbitmqQueueBacklog", "RabbitmqUnackedHigh", "RabbitmqMemoryAlarm",
+              "RabbitmqDiskAlarm", "RabbitmqConnectionChurn",
+              "PostgresDown", "PostgresConnectionsNearLimit", "PostgresLocksWaiting", "PostgresDeadTuples",
+              "PostgresReplicationLag", "HallQueueWaitTooLong"}
     alerts = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
     defined = {r["alert"] for g in alerts["groups"] for r in g["rules"]}
     assert wanted <= defined
@@ -92,3 +98,39 @@ def test_alertmanager_routes_every_team_of_every_alert():
     teams = {r["labels"]["team"] for g in alerts["groups"] for r in g["rules"]}
     matched = {m.split("=")[1].strip('"') for r in am["route"]["routes"] for m in r["matchers"] if m.startswith("team=")}
     assert teams - {"operations"} <= matched
+
+
+RUNBOOK_URL = "https://onewindow.example/docs/runbook.md#"
+
+
+def runbook_sections():
+    """{alert name: its section's text} from docs/runbook.md (### headings)."""
+    text = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    parts = re.split(r"^### (\w+)\s*$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def test_every_alert_links_its_runbook_section_which_says_what_to_check_and_do():
+    alerts = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
+    sections = runbook_sections()
+    for rule in (r for g in alerts["groups"] for r in g["rules"]):
+        name = rule["alert"]
+        assert rule["annotations"].get("runbook_url") == RUNBOOK_URL + name.lower(), name
+        assert name in sections, f"docs/runbook.md has no section ### {name}"
+        section = sections[name]
+        assert "**Check**" in section and "**Fix**" in section, name
+        assert re.search(r"`onewindow [a-z]+", section), f"{name}: no `onewindow` command in its runbook section"
+    defined = {r["alert"] for g in alerts["groups"] for r in g["rules"]}
+    assert set(sections) <= defined, f"runbook sections of no alert: {set(sections) - defined}"
+
+
+def test_service_down_covers_every_service_and_only_services():
+    from services.registry import CENTRE
+    cfg = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    jobs = {job["job_name"] for job in cfg["scrape_configs"]}
+    not_services = {"rabbitmq", "postgres", "prometheus"}
+    assert not_services <= jobs
+    assert jobs - not_services == set(CENTRE.names)
+    alerts = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
+    [down] = [r for g in alerts["groups"] for r in g["rules"] if r["alert"] == "ServiceDown"]
+    assert down["expr"].strip() == 'up{job!~"rabbitmq|postgres|prometheus"} == 0'
