@@ -10,6 +10,8 @@
    last SMS (the rating invitation) of the last case.
 3. The same mix paced at half the measured rate, for latency at half load.
 4. intake's report for the month, beside the mix that was replayed.
+5. The hall's morning rush (scripts/rush.py): 2,000 kiosk tickets over 40
+   windows calling at once; tickets per second and call_next latency p99.
 
 Broker messages are counted the same way for both: an RPC call is two (request
 and reply), an event is one per consumer it reaches. For the pipeline that is
@@ -33,7 +35,9 @@ import psycopg  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from onewindow import config  # noqa: E402
-from onewindow.sandbox import Sandbox  # noqa: E402
+from services.registry import CENTRE  # noqa: E402
+from onewindow.sandbox import Sandbox, caller_uri  # noqa: E402
+from scripts.rush import measure_rush  # noqa: E402
 from scripts.workload import Centre, ProxyPool, plan_month  # noqa: E402
 
 
@@ -97,9 +101,9 @@ class ServiceProcesses:
 
     def __init__(self):
         env = os.environ.copy()
-        for service in config.SERVICES:
+        for service in CENTRE.names:
             env[f"{service.upper()}_METRICS_PORT"] = ""
-        self.procs = {s: start(["onewindow", "serve", s], env) for s in config.SERVICES}
+        self.procs = {s: start(["onewindow", "serve", s], env) for s in CENTRE.names}
 
     def cpu_seconds(self):
         ticks = os.sysconf("SC_CLK_TCK")
@@ -125,7 +129,7 @@ class ServiceProcesses:
 
 def event_deliveries():
     total = 0
-    for service in config.SERVICES:
+    for service in CENTRE.names:
         with psycopg.connect(config.database_url(service)) as conn:
             total += conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
     return total
@@ -137,29 +141,37 @@ def latency_ms(values):
 
 def receipt_delay_p99(plans):
     """From the acceptance (the submit's reply) to the receipt SMS leaving."""
+    RECEIPTS = ("application_accepted", "application_accepted_online")  # without and with a portal
     import datetime
     delays = []
     for plan in plans:
         for m in getattr(plan, "messages", []):
-            if m["template"] == "application_accepted" and m.get("sent_at") and m.get("created_at"):
+            if m["template"] in RECEIPTS and m.get("sent_at") and m.get("created_at"):
                 sent = datetime.datetime.fromisoformat(m["sent_at"])
                 created = datetime.datetime.fromisoformat(m["created_at"])
                 delays.append((sent - created).total_seconds())
     return round(percentile(delays, 99) * 1000, 1) if delays else None
 
 
+def catalog_once_up():
+    """Wait until every service answers; the catalog's items."""
+    pool = ProxyPool(caller_uri(), 2)
+    try:
+        for s in CENTRE.names:
+            wait_answer(lambda: pool.call(s, "health", retry_for=60))
+        return pool.call("intake", "list_items")[0]
+    finally:
+        pool.close()
+
+
 def run_pipeline(cases, concurrency, seed):
     services = ServiceProcesses()
     try:
-        pool = ProxyPool(config.amqp_uri(), 2)
-        for s in config.SERVICES:
-            wait_answer(lambda: pool.call(s, "health", retry_for=60))
-        items, _ = pool.call("intake", "list_items")
-        pool.close()
+        items = catalog_once_up()
         plans = plan_month(items, cases, seed)
         cpu_before = services.cpu_seconds()
         deliveries_before = event_deliveries()
-        centre = Centre(config.amqp_uri(), plans, concurrency)
+        centre = Centre(caller_uri(), plans, concurrency)
         centre.prepare()
         elapsed = centre.run()
         cpu_after = services.cpu_seconds()
@@ -176,14 +188,14 @@ def run_pipeline(cases, concurrency, seed):
         }
         # half of full load: the same mix, paced at half the measured rate
         half_plans = plan_month(items, max(20, cases // 4), seed + 1)
-        half = Centre(config.amqp_uri(), half_plans, concurrency)
+        half = Centre(caller_uri(), half_plans, concurrency)
         half.prepare()
         half.run(pace=full["cases_per_second"] / 2)
         full["half_load"] = {"cases": len(half_plans), "pace_cases_per_second": round(full["cases_per_second"] / 2, 2),
                              "submit_latency_ms": latency_ms([p.submit_seconds for p in half_plans if p.submit_seconds])}
         full["peak_memory_mib"] = services.peak_memory_mib()
         replayed = plans + half_plans
-        pool = ProxyPool(config.amqp_uri(), 1)
+        pool = ProxyPool(caller_uri(), 1)
         import datetime
         import zoneinfo
         today = datetime.datetime.now(zoneinfo.ZoneInfo(config.time_zone())).date().isoformat()
@@ -217,17 +229,23 @@ def main(argv=None):
     parser.add_argument("--concurrency", type=int, default=40, help="cases in flight at full load")
     parser.add_argument("--ceiling-calls", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--rush-tickets", type=int, default=2000, help="the hall's morning rush: tickets taken")
+    parser.add_argument("--rush-windows", type=int, default=40, help="windows calling them at once")
     args = parser.parse_args(argv)
     os.environ["OW_QUIET_HOURS"] = ""
+    # the replayed applicants rate from the portal's link in the last SMS
+    os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")
     os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
-    with Sandbox("owbench"):
+    with Sandbox(CENTRE, "owbench"):
         ceiling = measure_ceiling(args.ceiling_calls)
         pipeline = run_pipeline(args.cases, args.concurrency, args.seed)
+        rush = measure_rush(args.rush_tickets, args.rush_windows, start, stop, wait_answer, ProxyPool, percentile)
     print(json.dumps({
         "machine": {"cpus": os.cpu_count()},
         "ceiling": ceiling,
         "pipeline": pipeline,
         "efficiency": round(pipeline["messages_per_second"] / ceiling["messages_per_second"], 3),
+        "morning_rush": rush,
     }, indent=2))
 
 

@@ -38,17 +38,19 @@ import uuid  # noqa: E402
 
 CONTRACT = {
     "intake": ("list_items", "form_for", "due_date", "submit", "supplement", "get", "track", "rate", "report"),
-    "review": ("tasks", "decide", "application", "set_roster", "set_absent", "supervise"),
+    "review": ("tasks", "decide", "application", "set_roster", "set_absent", "supervise", "extend", "feed",
+               "vetoes", "notices", "answer_notice"),
     "fees": ("bill", "pay", "refund", "totals", "check_ledger"),
     "notify": ("messages", "delivery_report"),
 }
 METHODS = tuple(f"{svc}.{m}" for svc, methods in CONTRACT.items() for m in methods)
 # calls that may store something: each rejected one is checked for leftovers
 MUTATING = ("intake.submit", "intake.supplement", "intake.rate", "review.decide", "review.set_roster",
-            "review.set_absent", "fees.pay", "fees.refund", "notify.delivery_report",
+            "review.set_absent", "review.extend", "review.answer_notice", "fees.pay", "fees.refund", "notify.delivery_report",
             "review.supervise")  # last: an accepted supervision pass sets off events everywhere
 CONTRACT_ERRORS = ("ValidationFailed", "NotFound", "Conflict", "Forbidden")
-PLATFORM_TABLES = ("inbox", "outbox", "schema_migrations")
+# principals: the drill registers one per role it calls as, lazily, not the calls themselves
+PLATFORM_TABLES = ("inbox", "outbox", "schema_migrations", "principals")
 
 SQL = ("' OR '1'='1", "'; DROP TABLE applications; --", "1; SELECT pg_sleep(30) --", "%s", "%(x)s", "$1",
        "' UNION SELECT usename, passwd FROM pg_shadow --", "\\", "'", '"', "`", "ZW' --", "NULL",
@@ -288,6 +290,12 @@ def call_strategies(ctx, hostile_only=False):
         "review.application": call(app_no),
         "review.set_roster": call(department, text, text),
         "review.set_absent": call(department, text, st.booleans()),
+        "review.extend": call(task.map(lambda t: t[0]), department, st.integers(-2, 40), text, uid),
+        "review.feed": call(department, optional={"after": st.one_of(st.integers(0, 10 ** 6).map(str), text),
+                                                  "limit": st.integers(-1, 2000)}),
+        "review.vetoes": call(day, day),
+        "review.notices": call(optional={"status": st.sampled_from(("open", "answered"))}),
+        "review.answer_notice": call(text, text, uid),
         "review.supervise": call(optional={"as_of": st.datetimes(
             min_value=datetime.datetime(2020, 1, 1), max_value=datetime.datetime(2030, 1, 1),
             timezones=st.just(datetime.timezone(datetime.timedelta(hours=8)))).map(lambda d: d.isoformat())}),
@@ -363,11 +371,11 @@ class RowCounts:
 def queued_events(amqp_uri):
     from kombu import Connection
 
-    from onewindow import topology
+    from services.registry import CENTRE
     total = 0
     with Connection(amqp_uri, connect_timeout=10) as conn:
         channel = conn.channel()
-        for _, _, queue in topology.subscriptions():
+        for _, _, queue in CENTRE.subscriptions():
             try:
                 total += channel.queue_declare(queue, passive=True).message_count
             except Exception:
@@ -575,27 +583,25 @@ def main(argv=None):
     import logging
 
     from nameko.runners import ServiceRunner
-    from nameko.standalone.rpc import ClusterRpcProxy
-
-    from onewindow import config, topology
     from onewindow.sandbox import Sandbox
+    from services.registry import CENTRE
 
     logging.basicConfig(level=logging.CRITICAL)  # services log every refused call
     os.environ["OW_QUIET_HOURS"] = ""  # SMS go out at any hour, so nothing lingers queued
-    for service in config.SERVICES:
+    for service in CENTRE.names:
         os.environ[f"{service.upper()}_METRICS_PORT"] = ""
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    sandbox = Sandbox("owf").open()
+    sandbox = Sandbox(CENTRE, "owf").open()
     runners = []
     try:
-        for cls in topology.service_classes():
-            cfg = config.nameko_config(cls.name)
+        for cls in CENTRE.classes:
+            cfg = CENTRE.nameko_config(cls.name)
             cfg["METRICS_PORT"] = None
             runner = ServiceRunner(cfg)
             runner.add_service(cls)
             runner.start()
             runners.append(runner)
-        with ClusterRpcProxy({"AMQP_URI": sandbox.amqp_uri}, timeout=args.timeout) as rpc:
+        with sandbox.router(timeout=args.timeout) as rpc:
             figures = Fuzzer(rpc, sandbox.databases, sandbox.amqp_uri, log).run(args.examples, args.seed)
         print(json.dumps(figures, ensure_ascii=False, indent=2, default=str))
         return 1 if figures["internal_errors"] or figures["stored_by_rejected_calls"] else 0

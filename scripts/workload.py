@@ -12,9 +12,10 @@ import eventlet
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange, Queue, binding
 from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from onewindow.sandbox import env_router
 from scripts.sample import application
+from services.registry import CENTRE
 
 CONTRACT_ERRORS = {"ValidationFailed", "NotFound", "Conflict", "Forbidden"}
 
@@ -66,9 +67,17 @@ def plan_month(items, cases, seed=2026, instant_share=0.673, reject_share=0.02, 
     return plans
 
 
+class CallLost(Exception):
+    """No answer, not even a timeout, long after the call's own timeout."""
+
+
 class ProxyPool:
+    """Connections of the drill's caller (`amqp_uri`, a user tagged
+    impersonator) that call each method as a principal whose role may call
+    it (onewindow.sandbox.env_router)."""
+
     def __init__(self, amqp_uri, size, timeout=30):
-        self.config = {"AMQP_URI": amqp_uri}
+        self.caller_uri = amqp_uri
         self.timeout = timeout
         self.free = LightQueue()
         for _ in range(size):
@@ -83,10 +92,11 @@ class ProxyPool:
             holder = self.free.get()
             try:
                 if holder is None:
-                    holder = ClusterRpcProxy(self.config, timeout=self.timeout)
-                    proxy = holder.start()
-                    holder._proxy = proxy
-                result = getattr(getattr(holder._proxy, service), method)(*args, **kwargs)
+                    holder = env_router(CENTRE, timeout=self.timeout, uri=self.caller_uri).start()
+                # a reply lost with a killed broker must not hold this caller
+                # (and its connection) for ever: past its timeout it is a failure
+                with eventlet.Timeout(self.timeout + 15, CallLost(f"{service}.{method}")):
+                    result = getattr(getattr(holder, service), method)(*args, **kwargs)
                 self.free.put(holder)
                 return result, failures
             except RemoteError as exc:
@@ -170,13 +180,15 @@ class EventTap:
 
 
 class Centre:
-    def __init__(self, amqp_uri, plans, concurrency=20, tag=None, poll=0.25):
+    def __init__(self, amqp_uri, plans, concurrency=20, tag=None, poll=0.25, tap_uri=None):
+        """`tap_uri`: the broker user that watches events, when the callers'
+        own user may not (a department system never reads event queues)."""
         self.plans = plans
         self.concurrency = concurrency
         self.tag = tag or uuid.uuid4().hex[:6]
         self.poll = poll
         self.rpc = ProxyPool(amqp_uri, concurrency + 16)
-        self.tap = EventTap(amqp_uri)
+        self.tap = EventTap(tap_uri or amqp_uri)
         self.by_number = {}
         self.work_calls = 0
         self.running = False
@@ -200,9 +212,11 @@ class Centre:
             form, _ = self.rpc.call("intake", "form_for", code)
             self.forms[code] = form["fields"] if isinstance(form, dict) else form
 
-    def run(self, pace=None):
+    def run(self, pace=None, deadline=None):
         """Drive every planned case to its end; `pace` (cases per second)
-        spaces the submissions instead of keeping `concurrency` in flight."""
+        spaces the submissions instead of keeping `concurrency` in flight.
+        `deadline`: seconds after the last submission to wait for the rest;
+        a case still going then is abandoned (its plan has no outcome)."""
         self.running = True
         self.tap.start()
         departments = sorted({d for p in self.plans for d in self.items[p.item_code]["departments"]
@@ -215,12 +229,18 @@ class Centre:
                 delay = started + i / pace - time.perf_counter()
                 if delay > 0:
                     eventlet.sleep(delay)
-            pool.spawn_n(self.drive, plan)
-        pool.waitall()
+            pool.spawn(self.drive, plan)
+        with eventlet.Timeout(deadline, False):
+            pool.waitall()
+        for driver in list(pool.coroutines_running):
+            driver.kill()  # past the deadline: counted as not concluded by the caller
         elapsed = time.perf_counter() - started
         self.running = False
+        with eventlet.Timeout(60, False):  # a decider stuck in a call is not waited for past that
+            for g in deciders:
+                g.wait()
         for g in deciders:
-            g.wait()
+            g.kill()
         self.tap.stop()
         return elapsed
 
@@ -328,4 +348,6 @@ class Centre:
                         decided.add(task["task_id"])
                     else:
                         self.errors.append((department, repr(exc)))
+                except Exception as exc:  # recorded; the department's system keeps working the next task
+                    self.errors.append((department, repr(exc)))
             eventlet.sleep(0.1 if mine else 0.5)

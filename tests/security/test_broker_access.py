@@ -7,11 +7,11 @@ import uuid
 
 import amqp
 import pytest
-from amqp.exceptions import AccessRefused
+from amqp.exceptions import AccessRefused, PreconditionFailed
 from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 
-from onewindow import access, sandbox, topology
+from onewindow import access, client, sandbox
+from services.registry import CENTRE
 
 BROKER = "127.0.0.1:5672"
 
@@ -27,10 +27,10 @@ def locked_vhost(platform_env):
     admin_uri = f"amqp://guest:guest@{BROKER}/{urllib.parse.quote(vhost, safe='')}"
     users = []
     try:
-        access.declare_topology(admin_uri)
-        services = access.create_service_users(vhost, prefix=prefix)
+        access.declare_topology(admin_uri, CENTRE)
+        services = access.create_service_users(vhost, CENTRE, prefix=prefix)
         users += [user for user, _ in services.values()]
-        dept = access.create_department_user(vhost, "scjg", prefix=prefix)
+        dept = access.create_department_user(vhost, "scjg", CENTRE.names, prefix=prefix)
         users.append(dept[0])
         uris = {svc: access.amqp_uri_for(u, p, vhost, BROKER) for svc, (u, p) in services.items()}
         uris["dept"] = access.amqp_uri_for(*dept, vhost, BROKER)
@@ -84,22 +84,43 @@ def consume(queue):
 
 
 def queue_of(service, source, event_type):
-    for src, kind, queue in topology.subscriptions():
+    for src, kind, queue in CENTRE.subscriptions():
         if src == source and kind == event_type and queue.split("--", 1)[1].startswith(service + "."):
             return queue
     pytest.skip(f"{service} does not listen to {source}.{event_type}")
 
 
-def test_department_calls_rpc_and_reads_its_reply(locked_vhost, run_services):
+def test_department_calls_rpc_as_itself_and_reads_its_reply(locked_vhost, run_services, platform_env):
     from services.intake.service import IntakeService
 
+    dept_user = client.user_of(locked_vhost["uri"]["dept"])
+    sandbox.register_principal([platform_env["databases"]["intake"]], dept_user, "department", "scjg")
     run_services(IntakeService, intake={"AMQP_URI": locked_vhost["uri"]["intake"]})
-    with ClusterRpcProxy({"AMQP_URI": locked_vhost["uri"]["dept"]}, timeout=20) as dept:
+    with client.caller(locked_vhost["uri"]["dept"], timeout=20) as dept:
         items = dept.intake.list_items()
         assert items and all("code" in item for item in items)
+        # the broker proved who it is: intake knows it is a department, and a
+        # department does not read intake's records
         with pytest.raises(RemoteError) as info:
             dept.intake.get("NO-SUCH-APPLICATION")
-        assert info.value.exc_type in ("NotFound", "ValidationFailed")
+        assert info.value.exc_type == "Forbidden" and dept_user in str(info.value)
+
+
+def test_a_forged_user_id_is_refused_by_the_broker(locked_vhost):
+    """RabbitMQ closes the channel (406 PRECONDITION_FAILED) when user_id is
+    not the connection's user: a department cannot call as the window."""
+    conn, ch = channel(locked_vhost["uri"]["dept"])
+    try:
+        with pytest.raises(PreconditionFailed) as info:
+            ch.basic_publish(amqp.Message(json.dumps({"args": [], "kwargs": {}}), user_id="sbx-window",
+                                          reply_to=str(uuid.uuid4()), content_type="application/json"),
+                             exchange="nameko-rpc", routing_key="intake.health")
+        assert info.value.code == 406 and "user_id" in str(info.value)
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            pass
 
 
 def test_department_is_refused_the_event_queues_and_exchanges(locked_vhost):

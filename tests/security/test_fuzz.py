@@ -2,15 +2,13 @@
 services (reduced size; `make fuzz` runs the full 10,000 payloads)."""
 import json
 
-from nameko.standalone.rpc import ClusterRpcProxy
-
 from scripts import fuzz
 
 EXAMPLES = 1000
 
 
 def test_hostile_payloads_get_only_contract_errors_and_store_nothing(platform_env, four_services):
-    with ClusterRpcProxy({"AMQP_URI": platform_env["amqp_uri"]}, timeout=5) as rpc:
+    with platform_env["sandbox"].router(timeout=5) as rpc:
         fuzzer = fuzz.Fuzzer(rpc, platform_env["databases"], platform_env["amqp_uri"], log=print,
                              settle_timeout=20)
         figures = fuzzer.run(EXAMPLES, seed=8, rejection_share=0.15)

@@ -32,14 +32,12 @@ def record_texts(record):
 
 
 def test_no_full_id_number_in_logs_or_sms(platform_env, four_services, caplog, wait):
-    from nameko.standalone.rpc import ClusterRpcProxy
-
     caplog.set_level(logging.DEBUG)  # the root logger: every logger propagates here
     for name in list(logging.root.manager.loggerDict):
         logging.getLogger(name).setLevel(logging.DEBUG)
     id_number = resident_id(random.randrange(1000), born=f"19{random.randrange(50, 99)}0{random.randrange(1, 9)}15")
     numbers = []
-    with ClusterRpcProxy({"AMQP_URI": platform_env["amqp_uri"]}, timeout=30) as rpc:
+    with platform_env["sandbox"].router() as rpc:
         ctx = Context(rpc)
         ctx.field_value = lambda spec, serial=0, _orig=ctx.field_value: (
             id_number if spec.get("type") == "id_number" else _orig(spec, serial))
