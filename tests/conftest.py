@@ -31,6 +31,32 @@ from onewindow.sandbox import Sandbox
 from services.registry import CENTRE
 
 ADMIN_DB = os.environ.get("OW_ADMIN_DATABASE_URL", "postgresql://onewindow:onewindow@127.0.0.1:5432/postgres")
+STOP_SECONDS = 20
+
+# Each phase of a test (setup, call, teardown) gets PHASE_SECONDS. The limit is
+# an eventlet timeout thrown into the test's own greenlet, so a test waiting on
+# the broker or the database fails with the line it was stuck on and the rest
+# of the suite goes on. pytest-timeout (pyproject) stays behind it for a test
+# that spins without ever yielding, which only a process exit can stop.
+PHASE_SECONDS = 150
+
+
+class PhaseTookTooLong(AssertionError):
+    pass
+
+
+def _bounded(phase):
+    @pytest.hookimpl(wrapper=True)
+    def hook(item):
+        limit = PhaseTookTooLong(f"{phase} of {item.nodeid} took over {PHASE_SECONDS} s")
+        with eventlet.Timeout(PHASE_SECONDS, limit):
+            return (yield)
+    return hook
+
+
+pytest_runtest_setup = _bounded("setup")
+pytest_runtest_call = _bounded("call")
+pytest_runtest_teardown = _bounded("teardown")
 
 
 @pytest.fixture(scope="session")
@@ -108,11 +134,17 @@ def run_services(platform_env, service_config):
 
     yield start
     # Stopped, not killed: a killed consumer's connection can linger and keep
-    # taking the next test's messages. Stopped together, to pay the wait once.
+    # taking the next test's messages. Stopped together, to pay the wait once;
+    # a worker that never ends (a test that left a call hanging) is killed
+    # after STOP_SECONDS so one stuck test cannot hold up the suite.
     pool = eventlet.GreenPool()
     for runner in reversed(runners):
         pool.spawn_n(runner.stop)
-    pool.waitall()
+    with eventlet.Timeout(STOP_SECONDS, False):
+        pool.waitall()
+        return
+    for runner in runners:
+        runner.kill()
 
 
 @pytest.fixture
