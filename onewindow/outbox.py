@@ -52,6 +52,13 @@ class Relay:
     def __init__(self, service_name, pool, amqp_uri, poll_interval=0.5, batch=200, subscriptions=()):
         self.service_name = service_name
         self.subscriptions = subscriptions
+        # The event types of this service some service listens to. Known only
+        # when the relay was given the centre's subscriptions; then an event
+        # no one listens to is published for whoever may bind (an observer)
+        # without demanding a route: it is not a backlog. Unknown: every
+        # event must be routed.
+        self.heard = {event for source, event, _ in subscriptions if source == service_name} \
+            if subscriptions else None
         self.pool = pool
         self.amqp_uri = amqp_uri
         self.poll_interval = poll_interval
@@ -135,13 +142,13 @@ class Relay:
         if connection_too:
             self._connection = None
 
-    def _publish(self, body, exchange, routing_key, headers=None):
+    def _publish(self, body, exchange, routing_key, headers=None, mandatory=True):
         """Publish with a confirm; the broker returns an unroutable message
         (mandatory), which py-amqp raises as a NO_ROUTE channel error."""
         producer = self._producer_on_open_channel()
         try:
             producer.publish(body, exchange=exchange, routing_key=routing_key, headers=headers or {},
-                             mandatory=True, delivery_mode=2, retry=False,
+                             mandatory=mandatory, delivery_mode=2, retry=False,
                              declare=[exchange] if exchange.name else [])
         except amqp.exceptions.ChannelError as exc:
             self._drop_channel(connection_too=False)
@@ -168,14 +175,17 @@ class Relay:
             rows = conn.execute(
                 "SELECT id, event_id, event_type, payload, attempts FROM outbox "
                 "WHERE published_at IS NULL AND next_attempt_at <= now() "
-                # fresh events first: rows the broker keeps refusing (an event
-                # type no service listens to) must not take every pass
+                # fresh events first: rows the broker keeps refusing (a
+                # listener's queue is missing) must not take every pass
                 "ORDER BY attempts > 0, id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (self.batch,),
             ).fetchall()
             for row in rows:
                 try:
-                    self._publish(row["payload"], self.exchange, row["event_type"])
+                    if self.heard is None or row["event_type"] in self.heard:
+                        self._publish(row["payload"], self.exchange, row["event_type"])
+                    else:
+                        self._publish(row["payload"], self.exchange, row["event_type"], mandatory=False)
                 except Exception as exc:
                     reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
                     metrics.PUBLISH_FAILURES.labels(self.service_name, row["event_type"], reason).inc()

@@ -131,3 +131,24 @@ def test_an_unroutable_event_is_looked_at_again_within_the_hour_not_every_minute
                                       "WHERE event_id = %s", (event["event_id"],))[0]
     assert row["attempts"] == 20 and row["last_error"].startswith("unroutable")
     assert 3000 < row["wait"].total_seconds() <= 3600
+
+
+def test_an_event_no_service_listens_to_is_published_not_kept_as_a_backlog(probes, platform_env, source_pool):
+    """The relay knows the centre's subscriptions: an event type nobody
+    subscribes to (intake's application_rated, the hall's ticket_finished)
+    goes out for observers and is done; one a service does listen to but
+    whose queue is missing is still refused and kept."""
+    with UnitOfWork(source_pool, "probesrc") as unit:
+        unheard = unit.emit("nobody_listens", {"text": "rated"})
+        missing = unit.emit("queue_missing", {"text": "heard"})
+    subscriptions = [("probesrc", "queue_missing", "evt-probesrc-queue_missing--nobody.on_it"),
+                     ("probesink", "nobody_listens", "evt-probesink-nobody_listens--x.on_it")]  # another source
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"], subscriptions=subscriptions)
+    try:
+        relay.publish_due()
+    finally:
+        relay.close()
+    rows = {str(r["event_id"]): r for r in probes["query"]("probesrc", "SELECT * FROM outbox")}
+    assert rows[unheard["event_id"]]["published_at"] is not None and rows[unheard["event_id"]]["last_error"] is None
+    assert rows[missing["event_id"]]["published_at"] is None
+    assert rows[missing["event_id"]]["last_error"].startswith("unroutable")
