@@ -129,3 +129,22 @@ def mask_phone(phone):
     if len(phone) < 7:
         return "*" * len(phone)
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_phone_sql(expression):
+    """mask_phone in SQL, for retention's UPDATEs: `expression` is a column
+    or a text expression of the row."""
+    return (f"CASE WHEN length({expression}) < 7 THEN repeat('*', length({expression})) "
+            f"ELSE left({expression}, 3) || repeat('*', length({expression}) - 7) || right({expression}, 4) END")
+
+
+def mask_applicant_sql(column):
+    """A JSON applicant ({name, name_masked, phone, ...}) without its name
+    and with its phone masked: what retention keeps of a concluded case."""
+    phone = f"COALESCE({column}->>'phone', '')"
+    return f"{column} || jsonb_build_object('name', '', 'phone', {mask_phone_sql(phone)})"
+
+
+def applicant_unmasked_sql(column):
+    """True while the JSON applicant still holds a name or a whole phone."""
+    return f"(COALESCE({column}->>'name', '') <> '' OR COALESCE({column}->>'phone', '') ~ '^[^*]+$')"

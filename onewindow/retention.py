@@ -3,8 +3,15 @@
 After OW_RETENTION_DAYS (7 by default) a published outbox row and a done
 inbox row have served their purpose (the broker confirmed the one, the
 other's effect is committed and a redelivery that late cannot come from a
-live queue). A service's store adds its own rules in `purge(older_than)`
-(expired idempotency records, personal data masked in what it keeps longer).
+live queue); so have an idempotency key (a client retries within minutes,
+not weeks) and a message set aside as unreadable (an operator looks at it
+the day it came). All of them hold personal data: names and phones in
+payloads, results and bodies. A service's store adds its own rules in
+`purge(older_than)` (its own idempotency records, personal data masked in
+what it keeps longer).
+
+Kept whatever their age: parked, waiting and retrying inbox rows and
+unpublished outbox rows, which are still to be applied or sent.
 
 Deletes go in small batches so no table is locked for long; one replica at a
 time purges (an advisory lock). `onewindow purge` runs it by hand; each
@@ -44,6 +51,8 @@ def purge_platform(unit, older_than):
     return {
         "outbox_published": delete_in_batches(unit, "outbox", "published_at < %s", (older_than,)),
         "inbox_done": delete_in_batches(unit, "inbox", "status = 'done' AND updated_at < %s", (older_than,)),
+        "idempotency_keys": delete_in_batches(unit, "idempotency_keys", "created_at < %s", (older_than,)),
+        "rejected_messages": delete_in_batches(unit, "rejected_messages", "received_at < %s", (older_than,)),
     }
 
 

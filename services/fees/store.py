@@ -3,7 +3,7 @@ import zoneinfo
 
 from psycopg.types.json import Jsonb
 
-from onewindow import config
+from onewindow import config, personal
 from onewindow.db import Store
 from onewindow.workdays import local_now
 
@@ -17,6 +17,18 @@ def local(at):
 
 
 class FeesStore(Store):
+    def purge(self, older_than):
+        """Retention (onewindow.retention): a case whose bill was settled
+        (paid, waived, refunded, cancelled), or that was withdrawn, before
+        the cut-off keeps its applicant's masked name and phone only; the
+        bills and the journal stay whole."""
+        return {"applicants_masked": self.execute(
+            f"UPDATE fee_cases c SET applicant = {personal.mask_applicant_sql('c.applicant')} "
+            "WHERE (c.withdrawn_on < %s::date OR EXISTS (SELECT 1 FROM bills b WHERE b.application_no = "
+            "c.application_no AND b.status <> 'unpaid' AND GREATEST(b.paid_at, b.waived_at, b.refunded_at, "
+            "b.cancelled_at) < %s)) "
+            f"AND {personal.applicant_unmasked_sql('c.applicant')}", (older_than, older_than)).rowcount}
+
     # ------------------------------------------------------------ cases
 
     def record_case(self, case):

@@ -2,9 +2,16 @@
 import uuid
 
 from onewindow.db import Jsonb, Store
+from onewindow.retention import delete_in_batches
 
 
 class GatewayStore(Store):
+    def purge(self, older_than):
+        """Retention (onewindow.retention): a webhook delivery the department
+        acknowledged before the cut-off goes; dead ones stay for an operator."""
+        return {"deliveries": delete_in_batches(self.unit, "deliveries", "status = 'delivered' AND delivered_at < %s",
+                                                (older_than,))}
+
     # ------------------------------------------------------------ tokens
     def add_token(self, principal, token_hash):
         self.execute("INSERT INTO tokens (token_hash, principal) VALUES (%s, %s)", (token_hash, principal))

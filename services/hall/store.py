@@ -255,8 +255,10 @@ class HallStore(Store):
     # ------------------------------------------------------------ retention
 
     def purge(self, older_than):
-        """Idempotency records past retention go; phones kept longer are
-        masked (the figures stay)."""
+        """Idempotency records past retention go (their arguments hold
+        phones and addresses); phones kept longer are masked and a visit's
+        address removed (the figures stay). A visit never completed counts
+        from its scheduled or preferred day."""
         masked = "left(phone, 3) || '****' || right(phone, 4)"
         return {
             "requests": delete_in_batches(self.unit, "requests", "at < %s", (older_than,)),
@@ -265,9 +267,10 @@ class HallStore(Store):
             "appointment_phones": self.execute(
                 f"UPDATE appointments SET phone = {masked} WHERE ends_at < %s AND phone !~ '[*]'",
                 (older_than,)).rowcount,
-            "visit_phones": self.execute(
-                f"UPDATE visits SET phone = {masked} WHERE completed_at < %s AND phone !~ '[*]'",
-                (older_than,)).rowcount,
+            "visits": self.execute(
+                f"UPDATE visits SET phone = CASE WHEN phone ~ '[*]' THEN phone ELSE {masked} END, address = '' "
+                "WHERE COALESCE(completed_at, scheduled_date::timestamptz, preferred_date::timestamptz) < %s "
+                "AND (phone !~ '[*]' OR address <> '')", (older_than,)).rowcount,
         }
 
     # ------------------------------------------------------------ report

@@ -171,6 +171,7 @@ def application_completed(store, settings, event, data):
     contact = contact_of(store, data)
     queue(store, settings, event, "application_completed",
           domain.completion_notices(data, contact, settings.portal_url))
+    store.contact_concluded(data["application_no"])
 
 
 def application_refused(store, settings, event, data):
@@ -178,6 +179,7 @@ def application_refused(store, settings, event, data):
     store.remember_contact(domain.contact_from_applicant(data))
     queue(store, settings, event, "application_refused",
           domain.refusal_notices(data, contact_of(store, data)))
+    store.contact_concluded(data["application_no"])
 
 
 def application_withdrawn(store, settings, event, data):
@@ -185,6 +187,7 @@ def application_withdrawn(store, settings, event, data):
     store.remember_contact(domain.contact_from_applicant(data))
     queue(store, settings, event, "application_withdrawn",
           domain.withdrawal_notices(data, contact_of(store, data)))
+    store.contact_concluded(data["application_no"])
 
 
 def notify_applicant(store, settings, event, event_type, data):

@@ -18,6 +18,9 @@ MESSAGE_COLUMNS = (
 )
 
 
+MASKED_PHONE = personal.mask_phone_sql("phone")
+
+
 class NotifyStore(Store):
     # ------------------------------------------------------------ contacts
 
@@ -45,6 +48,12 @@ class NotifyStore(Store):
 
     def contact(self, application_no):
         return self.one("SELECT * FROM contacts WHERE application_no = %s", (application_no,))
+
+    def contact_concluded(self, application_no):
+        """The application ended (completed, refused, withdrawn): retention
+        counts from now."""
+        self.execute("UPDATE contacts SET concluded_at = COALESCE(concluded_at, now()) WHERE application_no = %s",
+                     (application_no,))
 
     # ------------------------------------------------------------ messages
 
@@ -212,17 +221,21 @@ class NotifyStore(Store):
     def purge(self, older_than):
         """Retention (onewindow.retention): a settled message older than the
         cut-off keeps its template, status and times for a complaint's audit,
-        but not the phone number, the text or its variables; receipts that
-        never found their send and past days' cap counts go."""
+        but not the phone number, the text or its variables; the contact of
+        an application concluded before the cut-off keeps the masked name
+        and phone only (a late event then texts no one); receipts that never
+        found their send and past days' cap counts go."""
         masked = self.execute(
-            "UPDATE messages SET phone = CASE WHEN length(phone) < 7 THEN repeat('*', length(phone)) "
-            "  ELSE left(phone, 3) || repeat('*', length(phone) - 7) || right(phone, 4) END, "
-            "  text = %s, params = '{}' "
+            f"UPDATE messages SET phone = {MASKED_PHONE}, text = %s, params = '{{}}' "
             "WHERE status IN ('sent', 'delivered', 'failed') AND updated_at < %s AND text <> %s",
             (domain.TEXT_REMOVED, older_than, domain.TEXT_REMOVED),
         ).rowcount
+        contacts = self.execute(
+            f"UPDATE contacts SET phone = {MASKED_PHONE}, name = '' "
+            "WHERE concluded_at < %s AND (name <> '' OR (phone <> '' AND phone !~ '[*]'))", (older_than,)).rowcount
         return {
             "messages_masked": masked,
+            "contacts_masked": contacts,
             "early_receipts": delete_in_batches(self.unit, "early_receipts", "received_at < %s", (older_than,)),
             "phone_day_counts": delete_in_batches(self.unit, "phone_day_counts", "day < current_date - 1"),
         }

@@ -1,7 +1,7 @@
 """review data access: one method per question or change."""
 from psycopg.types.json import Jsonb
 
-from onewindow import workdays
+from onewindow import personal, workdays
 from onewindow.db import Store
 from onewindow.validation import wire
 
@@ -27,6 +27,15 @@ _CALENDAR = workdays.CalendarCache()
 FEED_LOCK = 72021  # taken shared by every task change (trigger task_changed), exclusively by the feed
 
 class ReviewStore(Store):
+    def purge(self, older_than):
+        """Retention (onewindow.retention): a case concluded (approved,
+        rejected, withdrawn) before the cut-off keeps its applicant's masked
+        name and phone only; intake keeps the case record."""
+        return {"applicants_masked": self.execute(
+            f"UPDATE applications SET applicant = {personal.mask_applicant_sql('applicant')} "
+            "WHERE status IN ('approved', 'rejected', 'withdrawn') AND COALESCE(completed_at, updated_at) < %s "
+            f"AND {personal.applicant_unmasked_sql('applicant')}", (older_than,)).rowcount}
+
     # ------------------------------------------------------------ applications
 
     def add_application(self, application_no, item_code, item_name, accepted_on, applicant, fees, event_id,

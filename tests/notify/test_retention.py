@@ -32,3 +32,28 @@ def test_settled_messages_older_than_retention_lose_their_personal_data(own_noti
     assert rows[old]["params"] == {} and rows[old]["status"] == "delivered"
     for kept in (settled_now, queued_old):  # recent, or still to be sent: untouched
         assert rows[kept]["phone"] == "13912345678" and rows[kept]["params"] == {"name": "张三丰"}
+
+
+def test_contacts_of_applications_concluded_before_retention_keep_only_masked_data(own_notify_db):
+    _, units = own_notify_db
+    long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
+    with units() as unit:
+        store = NotifyStore(unit)
+        for no in ("OLD-CONCLUDED", "NEW-CONCLUDED", "OLD-OPEN"):
+            store.remember_contact({"application_no": no, "phone": "13912345678", "name": "张三丰",
+                                    "name_masked": "张*丰", "item_code": "I", "item_name": "事项"})
+        store.contact_concluded("NEW-CONCLUDED")
+        store.contact_concluded("OLD-CONCLUDED")
+        unit.execute("UPDATE contacts SET concluded_at = %s, updated_at = %s WHERE application_no = 'OLD-CONCLUDED'",
+                     (long_ago, long_ago))
+        unit.execute("UPDATE contacts SET updated_at = %s WHERE application_no = 'OLD-OPEN'", (long_ago,))
+    with units() as unit:
+        assert retention.purge(unit, NotifyStore(unit))["contacts_masked"] == 1
+    with units() as unit:
+        assert retention.purge(unit, NotifyStore(unit))["contacts_masked"] == 0  # once
+        rows = {r["application_no"]: r for r in unit.all("SELECT * FROM contacts")}
+    old = rows["OLD-CONCLUDED"]
+    assert (old["phone"], old["name"], old["name_masked"]) == ("139****5678", "", "张*丰")
+    # under review for weeks, or concluded lately: still needed to text the applicant
+    for kept in ("NEW-CONCLUDED", "OLD-OPEN"):
+        assert (rows[kept]["phone"], rows[kept]["name"]) == ("13912345678", "张三丰")

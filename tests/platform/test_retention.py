@@ -1,5 +1,6 @@
-"""Retention: old published outbox rows and done inbox rows go, nothing a
-relay or an operator still needs; table sizes reach the metrics."""
+"""Retention: old published outbox rows, done inbox rows, idempotency keys
+and rejected messages go, nothing a relay or an operator still needs; table
+sizes reach the metrics."""
 import datetime
 
 from psycopg.types.json import Jsonb
@@ -24,13 +25,21 @@ def test_purge_removes_only_what_has_served_its_purpose(probes):
                 unit.execute("INSERT INTO inbox (consumer, event_id, event_type, payload, status, updated_at) "
                              "VALUES ('c', %s, 'note_written', %s, %s, %s::timestamptz)",
                              (name, Jsonb({"text": name}), status, updated))
+            for name, at in (("old-key", OLD), ("new-key", "now")):
+                unit.execute("INSERT INTO idempotency_keys (method, key, principal, fingerprint, result, created_at) "
+                             "VALUES ('submit', %s, 'window', 'f', %s, %s::timestamptz)",
+                             (name, Jsonb({"phone": "13912345678"}), at))
+                unit.execute("INSERT INTO rejected_messages (kind, queue, reason, body, received_at) "
+                             "VALUES ('event', 'q', 'not json', %s, %s::timestamptz)", (name, at))
         with UnitOfWork(pool, "probesink") as unit:
             done = retention.purge(unit, days=7)
-        assert done == {"outbox_published": 1, "inbox_done": 1}
+        assert done == {"outbox_published": 1, "inbox_done": 1, "idempotency_keys": 1, "rejected_messages": 1}
         kept_outbox = {r["payload"]["text"] for r in probes["query"]("probesink", "SELECT payload FROM outbox")}
         kept_inbox = {r["event_id"] for r in probes["query"]("probesink", "SELECT event_id FROM inbox")}
         assert kept_outbox == {"new-published", "old-unpublished"}
         assert kept_inbox == {"new-done", "old-parked", "old-waiting"}
+        assert [r["key"] for r in probes["query"]("probesink", "SELECT key FROM idempotency_keys")] == ["new-key"]
+        assert [r["body"] for r in probes["query"]("probesink", "SELECT body FROM rejected_messages")] == ["new-key"]
         with UnitOfWork(pool, "probesink") as unit:
             sizes = retention.record_table_sizes("probesink", unit)
         assert {"outbox", "inbox", "effects"} <= set(sizes)
