@@ -7,11 +7,19 @@ databases), with retention shortened (--retention seconds, purged every
 minute) so a soak of minutes shows what weeks would. Every --every seconds
 (5 minutes; a quarter of a shorter soak) it prints one JSON line: each
 service's resident memory, the submit p99 of that interval, the rows of the
-tables retention governs (outbox, inbox) and of notify's messages, and the
-broker's queue depths. At the end it prints a summary and fails (exit 1)
-when memory or p99 kept growing from sample to sample, a retained table
-holds more than retention allows, a queue kept growing, or the workload
-failed.
+tables retention governs (outbox, inbox) and of notify's messages, the rows
+retention should already have removed, and the broker's queue depths. At the
+end it prints a summary and fails (exit 1) when:
+
+- memory, submit p99, a queue or the events still to be sent or applied
+  grew: the median of the last third of the samples (the first, a warm-up,
+  left out) is above the median of the first third by a factor and by an
+  absolute margin, so one noisy sample on a shared machine is no trend;
+- a retained table holds a row retention should have removed (published or
+  done longer ago than --retention, two purge rounds and a minute): that,
+  not a row count, is "outgrew retention"; notify's messages are kept
+  (masked), so they may grow with the cases but not per case;
+- an event was parked, or the workload failed.
 
 The rate: half of what a short full-load burst measures first (--rate to
 give it instead).
@@ -72,14 +80,43 @@ def queue_depths(vhost):
     return depths
 
 
-def keeps_growing(values, factor):
-    """Rising at every one of the last three samples, and by more than
-    `factor` overall from the second sample (the first is warm-up)."""
-    values = [v for v in values if v is not None]
-    if len(values) < 4:
+def overdue_and_held(retention):
+    """Per service: rows retention should have removed by now (published
+    outbox rows, done inbox rows older than retention plus two purge rounds
+    and a minute), and what is still to be sent or applied (unpublished,
+    retrying or waiting, parked)."""
+    late = retention + 2 * PURGE_EVERY + 60
+    overdue, held = {}, {}
+    for service in CENTRE.names:
+        with psycopg.connect(config.database_url(service)) as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM outbox WHERE published_at < now() - make_interval(secs => %s)) AS o, "
+                "(SELECT count(*) FROM inbox WHERE status = 'done' AND updated_at < now() - make_interval(secs => %s)) "
+                "  AS i, (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS unpublished, "
+                "(SELECT count(*) FROM inbox WHERE status IN ('retry', 'waiting')) AS pending, "
+                "(SELECT count(*) FROM inbox WHERE status = 'parked') AS parked", (late, late)).fetchone()
+        overdue[f"{service}.outbox"], overdue[f"{service}.inbox"] = row[0], row[1]
+        held[f"{service}.unpublished"], held[f"{service}.pending"], held[f"{service}.parked"] = row[2:]
+    return overdue, held
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def grew(values, factor, margin):
+    """A trend, not a noisy sample: the median of the last third of the
+    samples is above `factor` times the median of the first third and by
+    more than `margin`. The first sample (warm-up) is left out; fewer than
+    three others tell nothing."""
+    values = [v for v in values[1:] if v is not None]
+    if len(values) < 3:
         return False
-    last = values[-4:]
-    return all(b > a for a, b in zip(last, last[1:])) and values[-1] > factor * max(values[1], 1e-9)
+    third = len(values) // 3
+    first, last = median(values[:third]), median(values[-third:])
+    return last > factor * first and last - first > margin
 
 
 def measure_rate(items, seed, cases=60, concurrency=20):
@@ -94,7 +131,8 @@ def measure_rate(items, seed, cases=60, concurrency=20):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--every", type=float, default=None, help="seconds between samples (default 300)")
+    parser.add_argument("--every", type=float, default=None,
+                        help="seconds between samples (default 300, less for a soak shorter than an hour: 12 samples)")
     parser.add_argument("--rate", type=float, default=None, help="cases per second (default: half the measured)")
     parser.add_argument("--retention", type=float, default=120.0,
                         help="seconds published outbox and done inbox rows are kept (default 120)")
@@ -102,7 +140,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     seconds = args.minutes * 60
-    every = args.every or min(300.0, seconds / 4)
+    every = args.every or min(300.0, seconds / 12)
     os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")   # applicants rate from its link
     os.environ.update({"OW_QUIET_HOURS": "", "OW_SMS_SEND_INTERVAL": "0.2",
                        "OW_RETENTION_DAYS": str(args.retention / 86400), "OW_PURGE_INTERVAL_SECONDS": "1"})
@@ -138,6 +176,7 @@ def main(argv=None):
                           "submit_p99_ms": round(percentile(window, 99) * 1000, 1) if window else None,
                           "table_rows": table_rows(), "queue_depths": queue_depths(sandbox.vhost),
                           "queued_messages": None}
+                sample["overdue_rows"], sample["held_rows"] = overdue_and_held(args.retention)
                 sample["queued_messages"] = sum(sample["queue_depths"].values())
                 sample["queue_depths"] = {q: n for q, n in sample["queue_depths"].items() if n}
                 cases_before = submitted
@@ -154,35 +193,49 @@ def main(argv=None):
     return 1 if result["failed_because"] else 0
 
 
+# What counts as growth: (factor, margin) of the last third's median over the first third's
+MEMORY = (1.25, 30.0)     # MiB
+P99 = (2.0, 100.0)        # ms
+QUEUE = (2.0, 200)        # messages
+HELD = (2.0, 50)          # rows still to be sent or applied
+PER_CASE = (1.5, 0.5)     # notify's messages per case
+
+
 def verdict(samples, rate, retention, errors, baseline=None):
     reasons = []
     services = samples[0]["memory_mib"].keys() if samples else []
     for service in services:
-        if keeps_growing([s["memory_mib"].get(service) for s in samples], 1.2):
+        if grew([s["memory_mib"].get(service) for s in samples], *MEMORY):
             reasons.append(f"{service} memory kept growing")
-    if keeps_growing([s["submit_p99_ms"] for s in samples], 2.0):
+    if grew([s["submit_p99_ms"] for s in samples], *P99):
         reasons.append("submit p99 kept growing")
-    # rows one case leaves in a retained table, from the first sample (before
-    # any purge could matter), less what was there before the soak began
-    first = samples[0] if samples else None
     baseline = baseline or {}
-    bounds = {}
-    for key in (first["table_rows"] if first else {}):
-        if key.split(".", 1)[1] in RETAINED and first["cases_submitted"]:
-            per_case = max(0, first["table_rows"][key] - baseline.get(key, 0)) / first["cases_submitted"]
-            # kept for `retention`, purged every minute, plus cases still in flight
-            bounds[key] = round(per_case * rate * (retention + 2 * PURGE_EVERY + 120) * 1.5) + 100
-            if samples[-1]["table_rows"][key] > bounds[key]:
-                reasons.append(f"{key} holds {samples[-1]['table_rows'][key]} rows, more than retention allows "
-                               f"({bounds[key]})")
+    for s in samples[1:]:  # the first may still hold the measuring burst's rows
+        for key, n in s.get("overdue_rows", {}).items():
+            if n:
+                reasons.append(f"{key} held {n} rows older than retention allows at {s['at_seconds']} s")
+    keys = samples[-1].get("held_rows", {}) if samples else {}
+    for key in keys:
+        values = [s.get("held_rows", {}).get(key) for s in samples]
+        if key.endswith(".parked") and values[-1]:
+            reasons.append(f"{key}: {values[-1]} events parked")
+        elif grew(values, *HELD):
+            reasons.append(f"{key} kept growing: events not sent or applied")
+    for key in (samples[-1]["table_rows"] if samples else {}):
+        if key.endswith(".messages"):
+            per_case = [(s["table_rows"][key] - baseline.get(key, 0)) / s["cases_submitted"]
+                        if s["cases_submitted"] else None for s in samples]
+            if grew(per_case, *PER_CASE):
+                reasons.append(f"{key} per case kept growing")
     for queue in (samples[-1]["queue_depths"] if samples else {}):
-        if keeps_growing([s["queue_depths"].get(queue, 0) for s in samples], 2.0):
+        if grew([s["queue_depths"].get(queue, 0) for s in samples], *QUEUE):
             reasons.append(f"queue {queue} kept growing")
-    if keeps_growing([s.get("queued_messages") for s in samples], 2.0):
+    if grew([s.get("queued_messages") for s in samples], *QUEUE):
         reasons.append("the broker's queued messages kept growing")
     if errors:
         reasons.append(f"{len(errors)} workload errors, e.g. {errors[0]!r}")
-    return {"samples": len(samples), "retained_table_bounds": bounds, "failed_because": reasons}
+    return {"samples": len(samples), "rate_cases_per_second": rate, "retention_seconds": retention,
+            "failed_because": reasons}
 
 
 if __name__ == "__main__":
