@@ -1,7 +1,10 @@
 """`make bench`: figures for the skeleton, measured in one run on one machine.
 
-1. The bare nameko ceiling: RPC calls per second, each dispatching one event to
-   a second service (2,000 calls pipelined), nothing of ours in between.
+1. Two nameko ceilings, measured one after the other in the same run: bare
+   (RPC calls per second, each dispatching one event to a second service,
+   2,000 calls pipelined, nothing of ours in between) and durable (the same,
+   with every RPC and every event handler committing one INSERT through the
+   project's own pool). The pipeline's efficiency is given against both.
 2. A month of a city centre replayed through the four services, each in its
    own process as `make run` starts them: 67.3% instant items, the rest
    committed with one to five departments, about 2% rejected, 5% needing
@@ -18,6 +21,10 @@ and reply), an event is one per consumer it reaches. For the pipeline that is
 2 x the case-work RPC calls (submit, supplement, decide, pay, rate; status
 polls excluded) plus every event delivery recorded in the services' inboxes.
 
+The driver (this process: windows, departments, applicants) shares the cores
+with the services; its own CPU is printed beside theirs. `verdict` holds the
+targets of the performance work, each with its measured figure.
+
 Prints JSON. `make bench BENCH_ARGS="--cases 500"` for a shorter run.
 """
 import eventlet
@@ -27,6 +34,7 @@ eventlet.monkey_patch()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -34,9 +42,10 @@ import time  # noqa: E402
 import psycopg  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from onewindow import config  # noqa: E402
+from onewindow import config, migrate  # noqa: E402
 from services.registry import CENTRE  # noqa: E402
 from onewindow.sandbox import Sandbox, caller_uri  # noqa: E402
+from scripts.ceiling_services import PINGS_TABLE  # noqa: E402
 from scripts.rush import measure_rush  # noqa: E402
 from scripts.workload import Centre, ProxyPool, plan_month  # noqa: E402
 
@@ -75,24 +84,56 @@ def stop(procs):
             p.kill()
 
 
-def measure_ceiling(calls):
-    procs = [start(["scripts.ceiling_services", "caller"]), start(["scripts.ceiling_services", "listener"])]
+def measure_ceiling(calls, kind="bare"):
+    """Calls per second of nameko alone (`bare`) or of nameko committing one
+    INSERT per RPC and per event through the project's pool (`durable`)."""
+    env = os.environ.copy()
+    database = None
+    if kind == "durable":
+        admin = config.admin_database_url()
+        database = f"owbench_ceiling_{os.getpid()}"
+        migrate.create_database(admin, database)
+        env["CEILING_DATABASE_URL"] = f"{admin.rsplit('/', 1)[0]}/{database}"
+        with psycopg.connect(env["CEILING_DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(PINGS_TABLE)
+    caller, listener = f"{kind}_caller" if kind == "durable" else "ceiling_caller", \
+        f"{kind}_listener" if kind == "durable" else "ceiling_listener"
+    procs = [start(["scripts.ceiling_services", "caller", kind], env),
+             start(["scripts.ceiling_services", "listener", kind], env)]
     try:
         with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=60) as rpc:
-            wait_answer(lambda: rpc.ceiling_listener.received_count())
-            wait_answer(lambda: rpc.ceiling_caller.ping(-1))
-            base = wait_answer(lambda: rpc.ceiling_listener.received_count() or None, 10)
+            wait_answer(lambda: getattr(rpc, listener).received_count())
+            wait_answer(lambda: getattr(rpc, caller).ping(-1))
+            deadline = time.monotonic() + 30
+            while getattr(rpc, listener).received_count() < 1:  # the warm-up event has been handled
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{listener} never received the warm-up event")
+                time.sleep(0.05)
+            base = getattr(rpc, listener).received_count()
             started = time.perf_counter()
-            pending = [rpc.ceiling_caller.ping.call_async(i) for i in range(calls)]
+            pending = [getattr(rpc, caller).ping.call_async(i) for i in range(calls)]
             for p in pending:
                 p.result()
-            while rpc.ceiling_listener.received_count() < base + calls:
+            while getattr(rpc, listener).received_count() < base + calls:
                 time.sleep(0.01)
             elapsed = time.perf_counter() - started
+        if database:
+            with psycopg.connect(env["CEILING_DATABASE_URL"]) as conn:
+                committed = conn.execute("SELECT count(*) FROM pings WHERE n >= 0").fetchone()[0]
+            if committed != 2 * calls:  # one per call and one per event, or it measured something else
+                raise RuntimeError(f"durable ceiling: {committed} rows committed for {calls} calls")
     finally:
         stop(procs)
+        if database:
+            migrate.drop_database(config.admin_database_url(), database)
     return {"calls": calls, "seconds": round(elapsed, 3), "calls_per_second": round(calls / elapsed, 1),
             "messages_per_second": round(3 * calls / elapsed, 1)}
+
+
+def driver_cpu_seconds():
+    """This process's own CPU: the simulated clerks, departments and applicants."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class ServiceProcesses:
@@ -140,16 +181,16 @@ def latency_ms(values):
 
 
 def receipt_delay_p99(plans):
-    """From the acceptance (the submit's reply) to the receipt SMS leaving."""
+    """From the acceptance (the submit's answer reaching the window) to the
+    receipt SMS handed to the provider (its sent_at), both on this machine's clock."""
     RECEIPTS = ("application_accepted", "application_accepted_online")  # without and with a portal
     import datetime
     delays = []
     for plan in plans:
         for m in getattr(plan, "messages", []):
-            if m["template"] in RECEIPTS and m.get("sent_at") and m.get("created_at"):
-                sent = datetime.datetime.fromisoformat(m["sent_at"])
-                created = datetime.datetime.fromisoformat(m["created_at"])
-                delays.append((sent - created).total_seconds())
+            if m["template"] in RECEIPTS and m.get("sent_at") and plan.accepted_at:
+                sent = datetime.datetime.fromisoformat(m["sent_at"]).timestamp()
+                delays.append(max(0.0, sent - plan.accepted_at))
     return round(percentile(delays, 99) * 1000, 1) if delays else None
 
 
@@ -169,19 +210,24 @@ def run_pipeline(cases, concurrency, seed):
     try:
         items = catalog_once_up()
         plans = plan_month(items, cases, seed)
-        cpu_before = services.cpu_seconds()
         deliveries_before = event_deliveries()
         centre = Centre(caller_uri(), plans, concurrency)
         centre.prepare()
+        cpu_before, driver_before = services.cpu_seconds(), driver_cpu_seconds()
         elapsed = centre.run()
-        cpu_after = services.cpu_seconds()
+        cpu_after, driver_after = services.cpu_seconds(), driver_cpu_seconds()
+        cpu_per_case = {s: round((cpu_after[s] - cpu_before[s]) / cases * 1000, 2) for s in cpu_after}
         deliveries = event_deliveries() - deliveries_before
         full = {
             "cases": cases, "concurrency": concurrency, "seconds": round(elapsed, 3),
             "cases_per_second": round(cases / elapsed, 2),
             "submit_latency_ms": latency_ms([p.submit_seconds for p in plans if p.submit_seconds]),
             "acceptance_to_receipt_sms_p99_ms": receipt_delay_p99(plans),
-            "cpu_ms_per_case": {s: round((cpu_after[s] - cpu_before[s]) / cases * 1000, 2) for s in cpu_after},
+            "cpu_ms_per_case": cpu_per_case,
+            "cpu_ms_per_case_all_services": round(sum(cpu_per_case.values()), 2),
+            # the simulated windows, departments and applicants: not ours, but on the same two cores
+            "driver_cpu": {"ms_per_case": round((driver_after - driver_before) / cases * 1000, 2),
+                           "share_of_wall_time": round((driver_after - driver_before) / elapsed, 3)},
             "rpc_work_calls": centre.work_calls, "event_deliveries": deliveries,
             "messages_per_second": round((2 * centre.work_calls + deliveries) / elapsed, 1),
             "errors": centre.errors[:5],
@@ -237,16 +283,46 @@ def main(argv=None):
     os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")
     os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
     with Sandbox(CENTRE, "owbench"):
-        ceiling = measure_ceiling(args.ceiling_calls)
+        # the two ceilings side by side, before the pipeline, on the same machine state
+        ceiling = measure_ceiling(args.ceiling_calls, "bare")
+        durable = measure_ceiling(args.ceiling_calls, "durable")
         pipeline = run_pipeline(args.cases, args.concurrency, args.seed)
         rush = measure_rush(args.rush_tickets, args.rush_windows, start, stop, wait_answer, ProxyPool, percentile)
+    efficiency = {"of_bare": round(pipeline["messages_per_second"] / ceiling["messages_per_second"], 3),
+                  "of_durable": round(pipeline["messages_per_second"] / durable["messages_per_second"], 3)}
     print(json.dumps({
-        "machine": {"cpus": os.cpu_count()},
+        "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
         "ceiling": ceiling,
+        "durable_ceiling": dict(durable, of_bare=round(durable["calls_per_second"] / ceiling["calls_per_second"], 3)),
         "pipeline": pipeline,
-        "efficiency": round(pipeline["messages_per_second"] / ceiling["messages_per_second"], 3),
+        "efficiency": efficiency,
         "morning_rush": rush,
+        "verdict": verdict(pipeline, efficiency),
     }, indent=2))
+
+
+# The targets of the performance issue (same machine, same run, full-size month).
+TARGETS = [
+    # (name, where the figure is, "min" or "max", target)
+    ("efficiency_of_bare", lambda p, e: e["of_bare"], "min", 0.35),
+    ("efficiency_of_durable", lambda p, e: e["of_durable"], "min", 0.5),
+    ("submit_p99_ms_half_load", lambda p, e: (p["half_load"]["submit_latency_ms"] or {}).get("p99"), "max", 25.0),
+    ("submit_p99_ms_full_load", lambda p, e: (p["submit_latency_ms"] or {}).get("p99"), "max", 150.0),
+    ("acceptance_to_receipt_sms_p99_ms", lambda p, e: p["acceptance_to_receipt_sms_p99_ms"], "max", 500.0),
+    ("cpu_ms_per_case_all_services", lambda p, e: p["cpu_ms_per_case_all_services"], "max", 20.0),
+]
+
+
+def verdict(pipeline, efficiency):
+    """Each target with its measured figure and whether it is met; a figure
+    that could not be measured is not met."""
+    out = {}
+    for name, figure, sense, target in TARGETS:
+        value = figure(pipeline, efficiency)
+        met = value is not None and (value >= target if sense == "min" else value <= target)
+        out[name] = {"measured": value, "target": f"{'>=' if sense == 'min' else '<='} {target}", "met": met}
+    out["all_met"] = all(v["met"] for v in out.values())
+    return out
 
 
 if __name__ == "__main__":

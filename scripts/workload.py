@@ -31,6 +31,7 @@ class CasePlan:
     # filled in while it runs
     application_no: str = None
     submit_seconds: float = None
+    accepted_at: float = None  # wall clock (epoch seconds) when the submit's answer came
     submit_failures: int = 0
     started: float = None
     concluded: float = None
@@ -261,6 +262,7 @@ class Centre:
         result, plan.submit_failures = self.rpc.call("intake", "submit", app)
         self.work_calls += 1
         plan.submit_seconds = time.perf_counter() - t
+        plan.accepted_at = time.time()
         plan.application_no = number = result["application_no"]
         self.by_number[number] = plan
         events = self.tap.waiter(number)
