@@ -70,12 +70,14 @@ def department_user_name(code, prefix="ow"):
     return f"{prefix}-dept-{code}"
 
 
-def service_grant(service, subscriptions, calls=()):
+def service_grant(service, subscriptions, calls=(), methods=()):
     """The grant of a service's own user.
 
     `subscriptions` is [(source_service, event_type, queue_name)] as returned
     by `Centre.subscriptions()`; only this service's entries count. `calls`
-    names the services it calls over RPC (its ServiceRpcProxy dependencies).
+    names the services it calls over RPC (its ServiceRpcProxy dependencies);
+    `methods` single `service.method`s it may call besides (the calls of the
+    role its user holds, `Centre.role_calls`).
     """
     own = [(source, event_type) for source, event_type, queue in subscriptions
            if queue.split("--", 1)[-1].startswith(f"{service}.")]
@@ -92,7 +94,8 @@ def service_grant(service, subscriptions, calls=()):
     topics = {
         # binds rpc-<service> with "<service>.*"; publishes replies to callers'
         # uuids, and its calls to the services it calls
-        RPC_EXCHANGE: (_any_of(UUID, *(rf"{re.escape(t)}\.[a-z_]+" for t in sorted(calls))),
+        RPC_EXCHANGE: (_any_of(UUID, *(rf"{re.escape(t)}\.[a-z_]+" for t in sorted(calls)),
+                               *(re.escape(m) for m in sorted(methods))),
                        _any_of(rf"{svc}\.\*", UUID)),
         # publishes its own event types; binds nothing there
         f"{service}.events": (r"^[a-z_]+$", "^$"),
@@ -231,7 +234,8 @@ def create_service_users(vhost, centre, prefix="ow", passwords=None):
     # each rabbitmqctl call starts a VM: the users are made side by side
     with ThreadPoolExecutor(max_workers=len(made) or 1) as pool:
         for done in [pool.submit(apply_grant, vhost, user, password,
-                                 service_grant(service, subscriptions, centre.calls(service)))
+                                 service_grant(service, subscriptions, centre.calls(service),
+                                               centre.role_calls(service)))
                      for service, (user, password) in made.items()]:
             done.result()
     return made

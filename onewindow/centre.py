@@ -28,6 +28,12 @@ class Member:
     # Loads reference data into a freshly migrated database (given a unit of
     # work); safe to run again.
     bootstrap: Optional[Callable] = None
+    # The principal role of its own broker user: `service` for a service that
+    # calls others as itself; a public front (the portal) calls as the role
+    # the contract gives it, and its grant lets it publish exactly those calls.
+    role: str = principals.SERVICE
+    # Where a person opens its web pages (default /<name>).
+    web_home: Optional[str] = None
 
     @property
     def name(self):
@@ -79,6 +85,22 @@ class Centre:
         return sorted({value.target_service for value in vars(self.service_class(name)).values()
                        if isinstance(value, RpcProxy)})
 
+    def role_calls(self, name):
+        """`service.method` of every call the role of `name`'s broker user
+        allows; none for a plain service (its RpcProxy targets are `calls`)."""
+        role = self.member(name).role
+        if role == principals.SERVICE:
+            return []
+        return access.callable_methods(role, entrypoints.rpc_methods(self.classes))
+
+    def web_url(self, name):
+        """Where a person on this machine opens `name`'s pages, or None."""
+        address = self.web_address(name)
+        if not address:
+            return None
+        home = self.member(name).web_home or f"/{name}"
+        return f"http://{address.replace('0.0.0.0', '127.0.0.1')}{home}"
+
     def nameko_config(self, name):
         """The container config `name` runs with: the platform's settings, its
         metrics port and the subscriptions its relay declares at start."""
@@ -102,9 +124,10 @@ class Centre:
             pool = connect_pool(config.database_url(member.name), min_size=1, max_size=1)
             try:
                 with UnitOfWork(pool, member.name) as unit:
-                    # every service may be called by the others as its own user
-                    for other in self.names:
-                        principals.register(unit, access.user_name(other), principals.SERVICE)
+                    # every service may be called by the others as its own user (the
+                    # portal's user as the role `portal`)
+                    for other in self.members:
+                        principals.register(unit, access.user_name(other.name), other.role)
                     if member.bootstrap:
                         loaded = member.bootstrap(unit) or ""
             finally:

@@ -72,25 +72,29 @@ def cmd_serve(args):
 
 @command("run", "start every service, restart one that dies (with backoff), print where they are")
 def cmd_run(args):
-    from . import config
+    from . import config, principals
 
     centre = args.centre
     config.SETTINGS.validate(centre.names)  # a bad value stops here, not in a service
     centre.set_up()
     databases = service_database_urls(centre)
+    web = public_web(centre)
     supervisor = Supervisor({service: ([sys.executable, "-m", "onewindow", "serve", service],
-                                       config.environment_with(AMQP_URI=uri, **{
+                                       config.environment_with(AMQP_URI=uri, **web, **{
                                            f"{service.upper()}_DATABASE_URL": databases[service]}))
                              for service, uri in service_uris(centre).items()})
     supervisor.start_all()
     print("\nOneWindow is running.")
+    for member in centre.members:
+        if member.role == principals.PORTAL and centre.web_url(member.name):
+            print(f"  The applicants' web (网上办事大厅): {centre.web_url(member.name)}")
     print(f"  AMQP URI   {config.amqp_uri()} (each service connects as its own user, ow-<service>,")
     print("             and to PostgreSQL as its own role, ow_<service>)")
     for service in centre.names:
         print(f"  {service:<8}   metrics http://127.0.0.1:{centre.metrics_port(service)}/metrics"
               f"   database {config.database_name(service)}")
-        if centre.web_address(service) and service != "gateway":
-            print(f"  {'':<8}   web     http://{centre.web_address(service).replace('0.0.0.0', '127.0.0.1')}/{service}")
+        if centre.web_url(service) and service != "gateway":
+            print(f"  {'':<8}   web     {centre.web_url(service)}")
     if "gateway" in centre.names:
         base = f"http://{centre.web_address('gateway').replace('0.0.0.0', '127.0.0.1')}"
         print(f"  {'':<8}   web     {base}/api/v1/<service>/<method> for department systems, with a token "
@@ -106,6 +110,23 @@ def cmd_run(args):
     supervisor.stop_all()
     print("stopped")
     return 0
+
+
+def public_web(centre):
+    """The applicants' web of this run, when the centre has one and the
+    operator set none: its address (the SMS link to it) and a secret for
+    this run that signs the rating links (notify writes, the portal checks)."""
+    import secrets
+    from . import config, principals
+    front = next((m.name for m in centre.members if m.role == principals.PORTAL), None)
+    if front is None or not centre.web_url(front):
+        return {}
+    found = {}
+    if not config.portal_url():
+        found["OW_PORTAL_URL"] = centre.web_url(front).rstrip("/")
+    if not config.portal_secret():
+        found["OW_PORTAL_SECRET"] = secrets.token_urlsafe(32)
+    return found
 
 
 def service_uris(centre):

@@ -199,6 +199,12 @@ webhook_retry_seconds = Setting("GATEWAY_WEBHOOK_RETRY_SECONDS", "2", non_negati
                                 "first retry delay of a webhook delivery; doubled each time")
 webhook_timeout_seconds = Setting("GATEWAY_WEBHOOK_TIMEOUT_SECONDS", "5", non_negative_float)
 webhook_poll_seconds = Setting("GATEWAY_WEBHOOK_POLL_SECONDS", "0.2", non_negative_float)
+portal_url = Setting("OW_PORTAL_URL", "",
+                     doc="the applicants' web as applicants reach it (e.g. https://zwfw.example.gov.cn); SMS link "
+                         "to it only when set")
+portal_secret = Setting("OW_PORTAL_SECRET", "",
+                        doc="signs the rating links notify sends and the portal checks; the same value for notify "
+                            "and every portal replica, kept secret (without it no SMS carries a rating link)")
 access_backend = Setting("OW_ACCESS_BACKEND", "", doc="'http': grant through the management API, not rabbitmqctl")
 
 

@@ -7,6 +7,7 @@ one import and one line here (its class, its metrics port, and what loads its
 reference data, if any).
 """
 from onewindow.centre import Centre, Member
+from onewindow.principals import PORTAL
 
 from services.fees.service import FeesService
 from services.hall.service import HallService
@@ -14,6 +15,7 @@ from services.gateway.service import GatewayService
 from services.intake.service import IntakeService
 from services.intake.store import bootstrap as load_catalog
 from services.notify.service import NotifyService
+from services.portal.service import PortalService
 from services.review.service import ReviewService
 
 CENTRE = Centre(
@@ -23,4 +25,6 @@ CENTRE = Centre(
     Member(NotifyService, metrics_port=9104),
     Member(HallService, metrics_port=9105, web_port=8002),
     Member(GatewayService, metrics_port=9106, web_port=8001),
+    # the applicants' web; its broker user calls as the principal of role portal
+    Member(PortalService, metrics_port=9107, web_port=8000, role=PORTAL, web_home="/"),
 )

@@ -170,7 +170,7 @@ def application_completed(store, settings, event, data):
         store.remember_contact(domain.contact_from_applicant(data))
     contact = contact_of(store, data)
     queue(store, settings, event, "application_completed",
-          domain.completion_notices(data, contact, settings.portal_url))
+          domain.completion_notices(data, contact, settings.portal_url, settings.portal_secret))
     store.contact_concluded(data["application_no"])
 
 
@@ -203,3 +203,7 @@ def notify_staff(store, settings, event, event_type, data):
 
 def notify_visitor(store, settings, event, event_type, data):
     queue(store, settings, event, event_type, HALL_NOTICES[event_type](data))
+
+
+def send_tracking_code(store, settings, event, data):
+    queue(store, settings, event, "tracking_code_requested", domain.tracking_code_notices(data))

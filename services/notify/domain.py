@@ -12,7 +12,7 @@ import string
 
 import yaml
 
-from onewindow import personal
+from onewindow import links, personal
 
 
 TEMPLATES_FILE = pathlib.Path(__file__).resolve().parent / "templates.yaml"
@@ -208,13 +208,17 @@ def _applicant_notice(template, contact, **variables):
                    contact["application_no"])]
 
 
-def portal_links(portal_url, application_no):
+def portal_links(portal_url, application_no, secret=""):
     """Where the applicants' web serves a case: tracking (with the number,
-    the phone and an SMS code) and rating from the link. Empty without a
-    portal: no SMS promises what is not there."""
+    the phone and an SMS code) and rating from a signed link. Empty without a
+    portal, and no rating link without the secret that signs it: no SMS
+    promises what is not there."""
     if not portal_url:
         return {}
-    return {"track_url": f"{portal_url}/track", "rate_url": f"{portal_url}/rate/{application_no}"}
+    found = {"track_url": f"{portal_url}/track"}
+    if secret:
+        found["rate_url"] = portal_url + links.rating_path(secret, application_no)
+    return found
 
 
 def acceptance_notices(event, contact, portal_url=""):
@@ -274,13 +278,13 @@ def bill_refunded_notices(event, contact):
                              reason=event.get("reason") or "按规定退费")
 
 
-def completion_notices(event, contact, portal_url=""):
-    """The invitation to rate, through the portal's link; without a portal
-    there is nowhere to rate from, so nothing is sent."""
-    links = portal_links(portal_url, contact["application_no"])
-    if not links:
+def completion_notices(event, contact, portal_url="", secret=""):
+    """The invitation to rate, through the portal's signed link; without a
+    portal there is nowhere to rate from, so nothing is sent."""
+    rate_url = portal_links(portal_url, contact["application_no"], secret).get("rate_url")
+    if not rate_url:
         return []
-    return _applicant_notice("rating_invitation", contact, rate_url=links["rate_url"])
+    return _applicant_notice("rating_invitation", contact, rate_url=rate_url)
 
 
 def refusal_notices(event, contact):
@@ -533,3 +537,17 @@ def visit_scheduled_notices(event):
     return _visitor_notice("hall_visit_scheduled", event, visit_no=event["visit_no"],
                            kind_name=VISIT_KIND_NAMES.get(event["kind"], "上门"), assigned_to=event["assigned_to"],
                            scheduled_date=event["scheduled_date"])
+
+
+# ------------------------------------------------------------ the applicants' web
+
+def tracking_code_notices(event):
+    """The portal's one-time code: to the phone the case was applied with
+    (the portal asks only after intake confirmed number and phone match).
+    No application number on the message: a clerk reading a case's messages
+    must not read the code that opens it."""
+    phone = personal.normal_phone(event.get("phone"))
+    if not phone:
+        return []
+    return [Notice("portal_tracking_code", "applicant", phone, {"code": event["code"],
+                                                                "minutes": event["valid_minutes"]})]

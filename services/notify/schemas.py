@@ -225,3 +225,15 @@ class HallEvent(Schema):
     kind = fields.Str(load_default=None, allow_none=True)
     assigned_to = fields.Str(load_default=None, allow_none=True)
     scheduled_date = fields.Str(load_default=None, allow_none=True)
+
+
+class TrackingCode(Schema):
+    """The portal's request to text a one-time tracking code."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.Str(required=True, validate=validate.Length(min=1))
+    phone = fields.Str(required=True)
+    code = fields.Str(required=True, validate=validate.Regexp(r"^[0-9]{6}$"))
+    valid_minutes = fields.Int(required=True, validate=validate.Range(min=1, max=60))

@@ -116,3 +116,8 @@ class NotifyService:
     def on_hall_event(self, event, event_type):
         data = load(schemas.HallEvent, event)
         cases.notify_visitor(self.store, self.settings, event, event_type, data)
+
+    @event_handler("portal", "tracking_code_requested")
+    def on_tracking_code_requested(self, event):
+        data = load(schemas.TrackingCode, event)
+        cases.send_tracking_code(self.store, self.settings, event, data)

@@ -22,7 +22,6 @@ RETRY_BASE = Setting("SMS_RETRY_BASE_SECONDS", "", lambda v: non_negative_float(
 RETRY_CAP = Setting("SMS_RETRY_CAP_SECONDS", "600", non_negative_float)
 SENDING_LEASE = Setting("OW_SMS_SENDING_LEASE", "60", non_negative_float)
 SINK = Setting("OW_SMS_SINK", "")
-PORTAL_URL = Setting("OW_PORTAL_URL", "")
 # the HTTP provider and its backup: SMS_HTTP_* and SMS_HTTP_BACKUP_*
 HTTP = {name: {"url": Setting(prefix + "URL", ""), "key": Setting(prefix + "KEY", ""),
                "key_id": Setting(prefix + "KEY_ID", "onewindow"),
@@ -59,6 +58,7 @@ class Settings:
     http: dict
     sink: str
     portal_url: str = ""  # the applicants' web; without it no SMS links to it
+    portal_secret: str = ""  # signs the rating link; without it no rating link
     config: dict = dataclasses.field(default=None, compare=False, repr=False)  # for the cloud providers
 
     @classmethod
@@ -82,7 +82,8 @@ class Settings:
             time_zone=zoneinfo.ZoneInfo(config.time_zone()),
             http=http,
             sink=str(SINK(cfg)),
-            portal_url=str(PORTAL_URL(cfg)).strip().rstrip("/"),
+            portal_url=str(config.portal_url(cfg)).strip().rstrip("/"),
+            portal_secret=str(config.portal_secret(cfg)),
             config=dict(cfg) if cfg is not None else None,
         )
 

@@ -16,7 +16,7 @@ def centre(run_services):
     from services.review.service import ReviewService
     # with the applicants' web configured: the receipt links to tracking, the last text to rating
     run_services(IntakeService, ReviewService, FeesService, NotifyService,
-                 notify={"OW_PORTAL_URL": "https://zwfw.example.gov.cn"})
+                 notify={"OW_PORTAL_URL": "https://zwfw.example.gov.cn", "OW_PORTAL_SECRET": "e2e-secret"})
 
 
 def test_enterprise_establishment_from_window_to_sms(centre, rpc, wait):

@@ -7,6 +7,7 @@ import zoneinfo
 import pytest
 from nameko.exceptions import RemoteError
 
+from onewindow import links
 from onewindow import metrics as platform_metrics
 from services.notify import domain
 
@@ -23,7 +24,7 @@ PORTAL = "https://zwfw.example.gov.cn"
 
 
 def test_an_applicant_hears_of_every_step_once(start_notify, publish_event, rpc, sent, notify_sql, wait):
-    start_notify(OW_PORTAL_URL=PORTAL + "/")
+    start_notify(OW_PORTAL_URL=PORTAL + "/", OW_PORTAL_SECRET="a-secret")
     no, phone = new_application_no(), new_phone()
     publish_event("intake", "application_accepted", accepted(no, phone, fees=[20000, 10050]))
     publish_event("review", "review_completed", event(application_no=no, outcome="approved", rejections=[],
@@ -48,7 +49,8 @@ def test_an_applicant_hears_of_every_step_once(start_notify, publish_event, rpc,
     assert "请携带身份证原件到3号窗口领取" in by_template["review_approved"]["text"]
     assert "300.50元" in by_template["bill_issued"]["text"] and "B2026000001" in by_template["bill_issued"]["text"]
     assert "R2026000009" in by_template["bill_paid"]["text"]
-    assert by_template["rating_invitation"]["text"].endswith(f"欢迎评价本次服务：{PORTAL}/rate/{no}")
+    # signed: only the phone that got the link can rate the case
+    assert by_template["rating_invitation"]["text"].endswith(f"欢迎评价本次服务：{PORTAL}{links.rating_path('a-secret', no)}")
     assert "网上办事大厅" not in by_template["bill_issued"]["text"]   # payment is at the cashier window
     for m in messages:
         assert m["text"].startswith("【XX市政务服务中心】张**您好")

@@ -13,7 +13,8 @@ def four_services(platform_env, service_config):
     try:
         for cls in CENTRE.classes:
             # with a portal, every case's texts include the links to it (rating)
-            extra = {"OW_PORTAL_URL": "https://zwfw.example.gov.cn"} if cls.name == "notify" else {}
+            extra = ({"OW_PORTAL_URL": "https://zwfw.example.gov.cn", "OW_PORTAL_SECRET": "security-secret"}
+                     if cls.name == "notify" else {})
             runner = ServiceRunner(service_config(cls.name, **extra))
             runner.add_service(cls)
             runner.start()

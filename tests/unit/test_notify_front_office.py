@@ -1,21 +1,33 @@
 """notify's pure rules for the front office: links only to a configured
 portal, and what each new event says."""
+from onewindow import links
 from services.notify import domain
 
 CONTACT = {"application_no": "ZW2026000001", "phone": "13912345678", "name_masked": "张**", "item_name": "食品经营许可"}
 
 
-def test_links_to_the_portal_only_when_one_is_configured():
-    assert domain.portal_links("", "ZW2026000001") == {}
-    assert domain.portal_links("https://zw.example.cn", "ZW2026000001") == {
-        "track_url": "https://zw.example.cn/track", "rate_url": "https://zw.example.cn/rate/ZW2026000001"}
+def test_links_to_the_portal_only_when_one_is_configured_and_rating_only_signed():
+    assert domain.portal_links("", "ZW2026000001", "s") == {}
+    assert domain.portal_links("https://zw.example.cn", "ZW2026000001") == {"track_url": "https://zw.example.cn/track"}
+    rate_url = "https://zw.example.cn" + links.rating_path("s", "ZW2026000001")
+    assert domain.portal_links("https://zw.example.cn", "ZW2026000001", "s") == {
+        "track_url": "https://zw.example.cn/track", "rate_url": rate_url}
     assert domain.completion_notices({}, CONTACT) == []
-    [invitation] = domain.completion_notices({}, CONTACT, "https://zw.example.cn")
-    assert invitation.variables["rate_url"] == "https://zw.example.cn/rate/ZW2026000001"
+    assert domain.completion_notices({}, CONTACT, "https://zw.example.cn") == []  # nothing signs the link
+    [invitation] = domain.completion_notices({}, CONTACT, "https://zw.example.cn", "s")
+    assert invitation.variables["rate_url"] == rate_url
     [receipt] = domain.acceptance_notices({"due_date": "2026-03-20"}, CONTACT)
     assert receipt.template == "application_accepted"
     [receipt] = domain.acceptance_notices({"due_date": "2026-03-20"}, CONTACT, "https://zw.example.cn")
     assert receipt.template == "application_accepted_online"
+
+
+def test_the_tracking_code_goes_to_the_phone_without_the_case_number():
+    [notice] = domain.tracking_code_notices({"phone": "+86 138 0013 8000", "code": "012345", "valid_minutes": 10})
+    assert (notice.template, notice.phone, notice.application_no) == ("portal_tracking_code", "13800138000", None)
+    text = domain.TemplateBook.load().render("portal_tracking_code", notice.variables).text
+    assert "012345" in text and "10分钟" in text
+    assert domain.tracking_code_notices({"phone": "nope", "code": "012345", "valid_minutes": 10}) == []
 
 
 def test_every_template_renders_without_promising_online_payment():
