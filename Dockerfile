@@ -36,7 +36,7 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin
 COPY --from=build /opt/onewindow /opt/onewindow
 WORKDIR /opt/onewindow
 USER 10001:10001
-EXPOSE 9101 9102 9103 9104 9105 8002
+EXPOSE 9101 9102 9103 9104 9105 9106 9107 8000 8001 8002
 # Healthy when the service this container serves (`serve SERVICE`, read from
 # PID 1's command line) answers `health` over RPC through the broker and
 # reaches its database. Containers that serve nothing (setup) count healthy.

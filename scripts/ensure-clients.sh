@@ -3,7 +3,8 @@
 # with npm (the AsyncAPI parser, the Node client with amqplib) and a JDK with
 # Maven (the Java client). Uses what is installed; else installs Debian's
 # packages as root; else prints the steps. Then installs the pinned npm
-# packages (package-lock.json) where they are missing or out of date.
+# packages (package-lock.json) where they are missing or out of date: the
+# AsyncAPI parser, the Node client and axe-core for the portal's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v node >/dev/null && command -v npm >/dev/null && command -v javac >/dev/null && command -v mvn >/dev/null || steps
 
-for dir in scripts/asyncapi clients/node; do
+for dir in scripts/asyncapi clients/node tests/portal/axe; do
   # npm ci again only when the lock file changed since the last install
   if [ ! -f "$dir/node_modules/.package-lock.json" ] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.lock-installed"; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && cp package-lock.json node_modules/.lock-installed)

@@ -6,3 +6,4 @@ CREATE DATABASE onewindow_fees;
 CREATE DATABASE onewindow_notify;
 CREATE DATABASE onewindow_hall;
 CREATE DATABASE onewindow_gateway;
+CREATE DATABASE onewindow_portal;

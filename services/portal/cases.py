@@ -257,11 +257,13 @@ def rate(visit, application_no, token):
         return rating_form(visit, application_no, token, exc.problems, visit.form, status=400)
     try:
         visit.call("intake", "rate", application_no=application_no, score=data["score"], comment=data["comment"])
-    except Conflict:
-        return View("rated.html", {"already": True, "application_no": application_no}, status=409)
+    except Conflict as exc:  # rated already, or (a link made by hand) not concluded yet
+        already = "already" in str(exc)
+        return View("rated.html", {"already": already, "status_conflict": not already,
+                                   "application_no": application_no}, status=409)
     except NotFound:
         return View("not_found.html", {"what": "办件"}, status=404)
-    return View("rated.html", {"already": False, "application_no": application_no})
+    return View("rated.html", {"already": False, "status_conflict": False, "application_no": application_no})
 
 
 # ------------------------------------------------------------ 投诉

@@ -16,6 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # the operator supplies the passwords: there are no defaults
 SECRETS = {"OW_BROKER_PASSWORD": "broker-secret-for-tests", "OW_DB_PASSWORD": "db-secret-for-tests",
+           "OW_PORTAL_SECRET": "portal-secret-for-tests",
            "OW_GRAFANA_PASSWORD": "grafana-secret-for-tests"}
 
 

@@ -1,5 +1,5 @@
-"""The applicants' web with the services it calls, started once for the
-portal's tests: intake, review, fees, notify, the hall (open all day) and
+"""The applicants' web with the services it calls, started once for all the
+portal's tests: intake, review, notify, the hall (open all day) and
 the portal, which calls as the sandbox's principal of role `portal`."""
 import os
 import pathlib
@@ -23,7 +23,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def portal(platform_env):
     from nameko.runners import ServiceRunner
 
@@ -34,7 +34,7 @@ def portal(platform_env):
     os.environ["HALL_LAYOUT"] = str(HALL_LAYOUT)
     web = {"OW_PORTAL_URL": base, "OW_PORTAL_SECRET": SECRET}
     runners = []
-    for name in ("intake", "review", "fees", "notify", "hall", "portal"):
+    for name in ("intake", "review", "notify", "hall", "portal"):
         # few connections each: the machine's PostgreSQL is shared by every test run
         config = dict(CENTRE.nameko_config(name), METRICS_PORT=None, DB_POOL_SIZE=2, **web)
         if name == "portal":
@@ -52,24 +52,30 @@ def portal(platform_env):
 
 
 class Browser:
-    """A browser without JavaScript: a cookie jar, and the CSRF token of the
-    last page with a form."""
+    """A browser without JavaScript: a cookie jar, and the hidden inputs
+    (CSRF token, idempotency reference) of the last page with a form."""
 
     def __init__(self, base):
         self.base = base
         self.http = requests.Session()
-        self.csrf = None
+        self.hidden = {}
+
+    @property
+    def csrf(self):
+        return self.hidden.get("csrf")
 
     def get(self, path, **kwargs):
         response = self.http.get(self.base + path, timeout=30, **kwargs)
-        found = re.search(r'name="csrf" value="([^"]+)"', response.text)
+        found = dict(re.findall(r'<input type="hidden" name="(csrf|client_ref)" value="([^"]+)"', response.text))
         if found:
-            self.csrf = found.group(1)
+            self.hidden = found
         return response
 
     def post(self, path, data, **kwargs):
         body = list(data.items()) if isinstance(data, dict) else list(data)
-        return self.http.post(self.base + path, data=[("csrf", self.csrf), *body], timeout=30,
+        named = {name for name, _ in body}
+        hidden = [(k, v) for k, v in self.hidden.items() if k not in named]
+        return self.http.post(self.base + path, data=[*hidden, *body], timeout=30,
                               allow_redirects=kwargs.pop("allow_redirects", True), **kwargs)
 
 
@@ -82,13 +88,17 @@ def rating_path(application_no):
     return links.rating_path(SECRET, application_no)
 
 
-def sms_code(rpc, phone, wait, after=0):
-    """The newest tracking code texted to `phone` (notify's local provider)."""
-    def found():
-        texts = [m for m in rpc.notify.messages(phone=phone) if m["template"] == "portal_tracking_code"
-                 and m["message_id"] > after]
-        return texts and re.search(r"验证码为(\d{6})", texts[-1]["text"]).group(1)
-    return wait(found, timeout=20, message=f"a tracking code texted to {phone}")
+def sms_codes(rpc, phone):
+    """Every tracking code texted to `phone` (notify's local provider), oldest first."""
+    texts = sorted((m for m in rpc.notify.messages(phone=phone) if m["template"] == "portal_tracking_code"),
+                   key=lambda m: m["created_at"])
+    return [re.search(r"验证码为(\d{6})", m["text"]).group(1) for m in texts]
+
+
+def sms_code(rpc, phone, wait, count=1):
+    """The `count`-th tracking code texted to `phone`, once it is there."""
+    return wait(lambda: sms_codes(rpc, phone)[count - 1:count], timeout=20,
+                message=f"tracking code {count} texted to {phone}")[0]
 
 
 def quote(value):
