@@ -344,6 +344,7 @@ TABLE = [
     ("hall", "report", "ok", {"start": "2026-01-01", "end": "2026-12-31"}, 200),
     ("hall", "report", "end before start", {"start": "2026-12-31", "end": "2026-01-01"}, 400),
     ("notify", "health", "ok", {}, 200),
+    ("portal", "health", "ok", {}, 200),
     ("notify", "messages", "ok", lambda w: {"application_no": w["billed"]}, 200),
     ("notify", "messages", "empty number", {"application_no": ""}, 400),
     ("notify", "delivery_report", "ok", {"provider_message_id": "not-sent-yet", "status": "delivered"}, 200),

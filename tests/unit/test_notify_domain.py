@@ -88,10 +88,10 @@ def test_every_shipped_template_renders_with_its_variables_and_in_chinese():
         assert any("\u4e00" <= ch <= "\u9fff" for ch in rendered.text[len(SIG):])
 
 
-def test_urgent_templates_are_the_red_warning_and_the_supervision_notices():
+def test_urgent_templates_are_the_red_warning_the_supervision_notices_and_the_one_time_code():
     assert {n for n, t in BOOK.templates.items() if t.urgent} == {
         "task_overdue_red", "task_supervision_notice", "notice_escalated", "task_unstaffed",
-        "complaint_supervision_notice"}
+        "complaint_supervision_notice", "portal_tracking_code"}
 
 
 # ---------------------------------------------------------- personal data
