@@ -81,6 +81,21 @@ def too_many(wait, back):
     return View("limited.html", {"minutes": max(1, (wait + 59) // 60), "back": back}, status=429, retry_after=wait)
 
 
+def posted_form(visit, schema, redisplay, limits, back):
+    """(data, None) for a posted form that loads and is within its limits
+    (`limits(data)`: the (limit, value) pairs it counts against); else
+    (None, the page to answer): the form again with every problem, or 429."""
+    posted = dict(visit.form)
+    try:
+        data = load(schema, posted)
+    except ValidationFailed as exc:
+        return None, redisplay(visit, exc.problems, posted, status=400)
+    wait = visit.limited(*limits(data))
+    if wait:
+        return None, too_many(wait, back)
+    return data, None
+
+
 # ------------------------------------------------------------ 办事指南
 
 def home(visit):
@@ -275,20 +290,16 @@ def complaint_form(visit, problems=None, posted=None, status=200):
 
 
 def complain(visit):
-    posted = dict(visit.form)
-    try:
-        data = load(schemas.ComplaintForm, posted)
-    except ValidationFailed as exc:
-        return complaint_form(visit, exc.problems, posted, status=400)
-    wait = visit.limited(("complain_per_address", visit.address),
-                         ("complain_per_phone", personal.normal_phone(data["phone"])))
-    if wait:
-        return too_many(wait, "/complain")
+    data, answer = posted_form(visit, schemas.ComplaintForm, complaint_form, lambda d: (
+        ("complain_per_address", visit.address), ("complain_per_phone", personal.normal_phone(d["phone"]))),
+        "/complain")
+    if answer:
+        return answer
     try:
         made = visit.call("intake", "complain", text=data["text"], phone=data["phone"],
                           application_no=data["application_no"], client_ref=data["client_ref"])
     except ValidationFailed as exc:
-        return complaint_form(visit, exc.problems, posted, status=400)
+        return complaint_form(visit, exc.problems, visit.form, status=400)
     return View("complained.html", {"complaint": made})
 
 
@@ -310,22 +321,21 @@ def ticket_form(visit, problems=None, posted=None, status=200):
                 status=status, forms=True)
 
 
+def hall_limits(visit):
+    return lambda data: (("hall_per_address", visit.address), ("hall_per_phone", personal.normal_phone(data["phone"])))
+
+
 def take_ticket(visit):
-    posted = dict(visit.form)
-    try:
-        data = load(schemas.TicketForm, posted)
-    except ValidationFailed as exc:
-        return ticket_form(visit, exc.problems, posted, status=400)
-    wait = visit.limited(("hall_per_address", visit.address), ("hall_per_phone", personal.normal_phone(data["phone"])))
-    if wait:
-        return too_many(wait, "/ticket")
+    data, answer = posted_form(visit, schemas.TicketForm, ticket_form, hall_limits(visit), "/ticket")
+    if answer:
+        return answer
     try:
         taken = visit.call("hall", "take_ticket", queue_code=data["queue_code"], channel="remote",
                            client_ref=data["client_ref"], phone=data["phone"])
     except ValidationFailed as exc:
-        return ticket_form(visit, exc.problems, posted, status=400)
+        return ticket_form(visit, exc.problems, visit.form, status=400)
     except Conflict as exc:
-        return ticket_form(visit, {"_general": [str(exc)]}, posted, status=409)
+        return ticket_form(visit, {"_general": [str(exc)]}, visit.form, status=409)
     return View("", redirect=f"/ticket/{taken['ticket_no']}")
 
 
@@ -354,14 +364,13 @@ def booking_form(visit, item_code, date, today, problems=None, posted=None, stat
 
 
 def book(visit, today):
-    posted = dict(visit.form)
-    try:
-        data = load(schemas.BookingForm, posted)
-    except ValidationFailed as exc:
-        return booking_form(visit, posted.get("item_code"), posted.get("date"), today, exc.problems, posted, 400)
-    wait = visit.limited(("hall_per_address", visit.address), ("hall_per_phone", personal.normal_phone(data["phone"])))
-    if wait:
-        return too_many(wait, "/book")
+    def again(visit, problems, posted, status):
+        return booking_form(visit, posted.get("item_code"), posted.get("date"), today, problems, posted, status)
+
+    data, answer = posted_form(visit, schemas.BookingForm, again, hall_limits(visit), "/book")
+    if answer:
+        return answer
+    posted = visit.form
     try:
         booked = visit.call("hall", "book", item_code=data["item_code"], date=data["date"].isoformat(),
                             slot=data["slot"], phone=data["phone"], client_ref=data["client_ref"])

@@ -177,3 +177,15 @@ def test_service_user_does_its_own_work_only(locked_vhost):
     fees = locked_vhost["uri"]["fees"]
     assert_refused(fees, publish("intake.events", "application_accepted"))
     assert_refused(fees, lambda ch: ch.queue_delete("rpc-intake"))
+
+
+def test_the_portal_user_calls_exactly_what_the_portal_role_may(locked_vhost, service_sql):
+    """The applicants' web is registered as the principal of role portal and
+    its broker grant publishes only that role's calls."""
+    portal = locked_vhost["uri"]["portal"]
+    for call in ("intake.track", "intake.submit", "intake.rate", "hall.take_ticket"):
+        assert assert_allowed(portal, lambda ch, c=call: publish("nameko-rpc", c)(ch) or True), call
+    for call in ("intake.get", "intake.report", "review.decide", "fees.pay", "notify.messages", "hall.call_next"):
+        assert_refused(portal, publish("nameko-rpc", call))
+    assert service_sql("intake", "SELECT role FROM principals WHERE name = 'ow-portal'") == [{"role": "portal"}]
+    assert service_sql("intake", "SELECT role FROM principals WHERE name = 'ow-hall'") == [{"role": "service"}]

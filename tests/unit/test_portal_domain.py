@@ -132,3 +132,18 @@ def test_fen_are_shown_as_yuan_and_months_are_whole():
     assert domain.month_period("junk", today)[0] == datetime.date(2026, 11, 1)
     assert domain.recent_months(today, 3) == ["2026-11", "2026-10", "2026-09"]
     assert domain.booking_day("x", today) == datetime.date(2026, 11, 24)
+
+
+def test_make_run_gives_the_portal_and_notify_an_address_and_a_secret(monkeypatch):
+    from onewindow import cli
+    from services.registry import CENTRE
+    monkeypatch.delenv("OW_PORTAL_URL", raising=False)
+    monkeypatch.delenv("OW_PORTAL_SECRET", raising=False)
+    monkeypatch.delenv("PORTAL_PORT", raising=False)
+    assert CENTRE.web_url("portal") == "http://127.0.0.1:8000/"
+    first, second = cli.public_web(CENTRE), cli.public_web(CENTRE)
+    assert first["OW_PORTAL_URL"] == "http://127.0.0.1:8000" and len(first["OW_PORTAL_SECRET"]) >= 40
+    assert first["OW_PORTAL_SECRET"] != second["OW_PORTAL_SECRET"]  # a secret per run
+    monkeypatch.setenv("OW_PORTAL_URL", "https://zwfw.example.gov.cn")
+    monkeypatch.setenv("OW_PORTAL_SECRET", "the operator's")
+    assert cli.public_web(CENTRE) == {}  # what the operator set stands
