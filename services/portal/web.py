@@ -7,6 +7,7 @@ Content-Security-Policy forbids scripts, inline styles and framing. HSTS is
 sent only over TLS (behind a proxy that says so, PORTAL_PROXY_HOPS)."""
 import logging
 import pathlib
+import re
 
 import jinja2
 from nameko.extensions import DependencyProvider
@@ -42,6 +43,22 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+class HideLinkTokens(logging.Filter):
+    """The web server's access log keeps the paths asked for; a rating
+    link's token is a credential, so the log keeps only that there was one."""
+
+    TOKEN = re.compile(r"(/rate/[^/\s]+/)[^\s\"?]+")
+
+    def filter(self, record):
+        message = record.getMessage()
+        if "/rate/" in message:
+            record.msg, record.args = self.TOKEN.sub(r"\1…", message), ()
+        return True
+
+
+ACCESS_LOG = logging.getLogger("nameko.web.server")  # eventlet's wsgi server logs each request here
+
+
 class Web(DependencyProvider):
     """The templates, the settings, and the portal's hashing key (read once)."""
 
@@ -52,6 +69,8 @@ class Web(DependencyProvider):
         self.proxy_hops = PROXY_HOPS()
         self.rating_secret = config.portal_secret(self.container.config)
         self.key = None
+        if not any(isinstance(f, HideLinkTokens) for f in ACCESS_LOG.filters):
+            ACCESS_LOG.addFilter(HideLinkTokens())
 
     def get_dependency(self, worker_ctx):
         return self

@@ -147,3 +147,13 @@ def test_make_run_gives_the_portal_and_notify_an_address_and_a_secret(monkeypatc
     monkeypatch.setenv("OW_PORTAL_URL", "https://zwfw.example.gov.cn")
     monkeypatch.setenv("OW_PORTAL_SECRET", "the operator's")
     assert cli.public_web(CENTRE) == {}  # what the operator set stands
+
+
+def test_the_access_log_keeps_no_rating_token():
+    import logging
+
+    from services.portal.web import HideLinkTokens
+    record = logging.LogRecord("nameko.web.server", logging.INFO, __file__, 1, '%s - - "GET %s HTTP/1.1" 200',
+                               ("127.0.0.1", "/rate/ZW2026000001/AbCdEfGhIjKlMnOp"), None)
+    assert HideLinkTokens().filter(record)
+    assert record.getMessage() == '127.0.0.1 - - "GET /rate/ZW2026000001/… HTTP/1.1" 200'
