@@ -7,7 +7,7 @@ one import and one line here (its class, its metrics port, and what loads its
 reference data, if any).
 """
 from onewindow.centre import Centre, Member
-from onewindow.principals import PORTAL
+from onewindow.principals import GATEWAY, PORTAL
 
 from services.fees.service import FeesService
 from services.hall.service import HallService
@@ -24,7 +24,8 @@ CENTRE = Centre(
     Member(FeesService, metrics_port=9103),
     Member(NotifyService, metrics_port=9104),
     Member(HallService, metrics_port=9105, web_port=8002),
-    Member(GatewayService, metrics_port=9106, web_port=8001),
+    # calls every method on behalf of the principal a token names: its broker user holds role gateway
+    Member(GatewayService, metrics_port=9106, web_port=8001, role=GATEWAY),
     # the applicants' web; its broker user calls as the principal of role portal
     Member(PortalService, metrics_port=9107, web_port=8000, role=PORTAL, web_home="/"),
 )

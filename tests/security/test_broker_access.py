@@ -189,3 +189,13 @@ def test_the_portal_user_calls_exactly_what_the_portal_role_may(locked_vhost, se
         assert_refused(portal, publish("nameko-rpc", call))
     assert service_sql("intake", "SELECT role FROM principals WHERE name = 'ow-portal'") == [{"role": "portal"}]
     assert service_sql("intake", "SELECT role FROM principals WHERE name = 'ow-hall'") == [{"role": "service"}]
+
+
+def test_the_gateway_user_may_relay_every_call(locked_vhost, service_sql):
+    """make run's gateway connects as its own user: registered with role
+    gateway (so that services honour the principal it names) and granted
+    every call, as it relays for every role."""
+    gateway = locked_vhost["uri"]["gateway"]
+    for call in ("intake.get", "review.decide", "fees.pay", "hall.call_next"):
+        assert assert_allowed(gateway, lambda ch, c=call: publish("nameko-rpc", c)(ch) or True), call
+    assert service_sql("review", "SELECT role FROM principals WHERE name = 'ow-gateway'") == [{"role": "gateway"}]
