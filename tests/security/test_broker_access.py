@@ -199,3 +199,26 @@ def test_the_gateway_user_may_relay_every_call(locked_vhost, service_sql):
     for call in ("intake.get", "review.decide", "fees.pay", "hall.call_next"):
         assert assert_allowed(gateway, lambda ch, c=call: publish("nameko-rpc", c)(ch) or True), call
     assert service_sql("review", "SELECT role FROM principals WHERE name = 'ow-gateway'") == [{"role": "gateway"}]
+
+
+def test_the_portal_serves_pages_as_its_own_least_privileged_user(locked_vhost, run_services, platform_env):
+    """The portal's container runs on its own grant (its queues, replies,
+    events) and intake serves it as the principal of role portal."""
+    import requests
+
+    from services.intake.service import IntakeService
+    from services.portal.service import PortalService
+
+    portal_user = client.user_of(locked_vhost["uri"]["portal"])
+    sandbox.register_principal([platform_env["databases"]["intake"]], portal_user, "portal")
+    port = sandbox.free_port()
+    run_services(IntakeService, PortalService, intake={"AMQP_URI": locked_vhost["uri"]["intake"]},
+                 portal={"AMQP_URI": locked_vhost["uri"]["portal"], "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+    web = requests.Session()
+    guide = web.get(f"http://127.0.0.1:{port}/guide?q=户口", timeout=30)
+    assert guide.status_code == 200 and "户口迁入" in guide.text
+    form = web.get(f"http://127.0.0.1:{port}/track", timeout=30)
+    csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+    asked = web.post(f"http://127.0.0.1:{port}/track", data={"csrf": csrf, "application_no": "ZW2026999999",
+                                                             "phone": "13800138000"}, timeout=30)
+    assert asked.status_code == 200 and "验证码" in asked.text  # intake.track answered the portal: no such case
