@@ -236,7 +236,7 @@ def check_code(visit):
     return View("", redirect="/track/case")
 
 
-def tracked_case(visit):
+def tracked_case(visit, problems=None):
     track = (visit.session or {}).get("data", {}).get("track")
     if not track or not track.get("verified"):
         return View("", redirect="/track")
@@ -244,7 +244,35 @@ def tracked_case(visit):
         case = visit.call("intake", "track", application_no=track["application_no"], phone=track["phone"])
     except (NotFound, ValidationFailed):
         return View("", redirect="/track")
-    return View("case.html", {"case": case, "yuan": domain.yuan})
+    return View("case.html", {"case": case, "yuan": domain.yuan, "problems": problems or {},
+                              "client_ref": uuid.uuid4().hex}, status=400 if problems else 200,
+                forms=bool(case["awaiting_materials"]))
+
+
+def supplement(visit):
+    """补正 online: the materials the one-time notice asked for, from the
+    tracked case's page; the clock restarts once they are complete."""
+    track = (visit.session or {}).get("data", {}).get("track")
+    if not track or not track.get("verified"):
+        return View("", redirect="/track")
+    wait = visit.limited(("apply_per_address", visit.address))
+    if wait:
+        return too_many(wait, "/track/case")
+    if not visit.materials:
+        return tracked_case(visit, {"materials": ["请勾选您补交的材料"]})
+    try:
+        visit.call("intake", "supplement", application_no=track["application_no"], materials=visit.materials,
+                   client_ref=visit.form.get("client_ref") or uuid.uuid4().hex)
+    except (ValidationFailed, Conflict) as exc:
+        problems = exc.problems if isinstance(exc, ValidationFailed) else {"materials": [str(exc)]}
+        return tracked_case(visit, domain.problems_by_input(problems))
+    return View("", redirect="/track/case")
+
+
+# ------------------------------------------------------------ 大厅实况
+
+def hall_board(visit):
+    return View("hall.html", {"queues": visit.call("hall", "queues")})
 
 
 # ------------------------------------------------------------ 服务评价

@@ -74,6 +74,15 @@ class PortalService:
     def tracked_case(self, request):
         return self.page(request, cases.tracked_case)
 
+    @http("POST", "/track/supplement")
+    def supplement(self, request):
+        return self.page(request, cases.supplement)
+
+    # ------------------------------------------------------------ 大厅实况
+    @http("GET", "/hall")
+    def hall_board(self, request):
+        return self.page(request, cases.hall_board)
+
     # ------------------------------------------------------------ 服务评价 (the SMS link)
     @http("GET", "/rate/<string:application_no>/<string:token>")
     def rating_form(self, request, application_no, token):

@@ -146,7 +146,7 @@ class Web(DependencyProvider):
 
 
 # the GET pages that show a form (their POST checks the session's token)
-SESSION_PAGES = {cases.application_form, cases.track_form, cases.code_form, cases.rating_form,
+SESSION_PAGES = {cases.application_form, cases.track_form, cases.code_form, cases.tracked_case, cases.rating_form,
                  cases.complaint_form, cases.ticket_form, cases.booking_form}
 
 

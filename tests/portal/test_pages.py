@@ -130,3 +130,23 @@ def test_complaints_tickets_appointments_and_publicity(browser, rpc):
             'name="date" value="')[1].split('"')[0], "slot": slot, "phone": phone})
         assert booked.status_code == 200 and 'id="appointment-no"' in booked.text
     assert browser.get("/publicity").status_code == 200
+
+
+def test_missing_materials_are_supplied_online_from_the_tracked_case(browser, rpc, wait):
+    phone = new_phone()
+    short = apply(browser, phone, materials=("APP-FORM", "HUKOU-BOOK"))
+    no = short.text.split('id="application-no">')[1].split("<")[0]
+    browser.get("/track")
+    browser.post("/track", {"application_no": no, "phone": phone})
+    browser.get("/track/code")
+    case = browser.post("/track/code", {"code": sms_code(rpc, phone, wait)})
+    assert "网上补正" in case.text and 'value="MOVE-CERT"' in case.text
+    browser.get("/track/case")  # the form's hidden inputs
+    nothing = browser.post("/track/supplement", {})
+    assert nothing.status_code == 400 and "请勾选您补交的材料" in nothing.text
+    browser.get("/track/case")
+    done = browser.post("/track/supplement", {"materials": "MOVE-CERT"})
+    assert done.status_code == 200 and "网上补正" not in done.text
+    assert rpc.intake.get(no)["status"] in ("accepted", "in_review")
+    hall = browser.get("/hall")
+    assert hall.status_code == 200 and 'data-queue="A"' in hall.text and 'http-equiv="refresh"' in hall.text
