@@ -4,6 +4,7 @@ View to render. No nameko, no SQL, no HTML here."""
 import dataclasses
 import json
 import logging
+import time
 import uuid
 
 from nameko.exceptions import RemoteError, UnknownService
@@ -19,6 +20,20 @@ log = logging.getLogger(__name__)
 
 CONTRACT = {"ValidationFailed": ValidationFailed, "NotFound": NotFound, "Conflict": Conflict,
             "Forbidden": Forbidden}
+
+
+class Remembered:
+    """A value kept for `seconds` in one process (each replica its own)."""
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.seconds, self.clock = seconds, clock
+        self.value, self.at = None, None
+
+    def get(self, fetch):
+        now = self.clock()
+        if self.at is None or now - self.at >= self.seconds:
+            self.value, self.at = fetch(), now
+        return self.value
 
 
 class Unavailable(Exception):
@@ -47,6 +62,7 @@ class Visit:
     materials: list          # the checked materials (a list input)
     rating_secret: str
     timeout: float
+    catalog: object = None  # Remembered: the catalog, read from intake at most every CATALOG_SECONDS
 
     def call(self, service, method, **kwargs):
         try:
@@ -61,6 +77,13 @@ class Visit:
         except (CallTimeout, UnknownService) as exc:
             log.warning("%s.%s did not answer: %s", service, method, type(exc).__name__)
             raise Unavailable(service) from None
+
+    def items(self):
+        """The item catalog: every guide page needs it, and it changes with a
+        new catalog version only, so it is asked for once in a while."""
+        if self.catalog is None:
+            return self.call("intake", "list_items")
+        return self.catalog.get(lambda: self.call("intake", "list_items"))
 
     def limited(self, *checks):
         """Count a try against each (limit name, value); the seconds to wait
@@ -103,13 +126,13 @@ def home(visit):
 
 
 def guide(visit, query):
-    items = visit.call("intake", "list_items")
+    items = visit.items()
     found = domain.search(items, query)
     return View("guide.html", {"items": found, "query": query or "", "total": len(items)})
 
 
 def guide_item(visit, item_code, today):
-    item = next((i for i in visit.call("intake", "list_items") if i["code"] == item_code), None)
+    item = next((i for i in visit.items() if i["code"] == item_code), None)
     if item is None:
         return View("not_found.html", {"what": "办理事项"}, status=404)
     due = None
@@ -123,7 +146,7 @@ def guide_item(visit, item_code, today):
 
 def _form_page(visit, item_code, posted=None, problems=None, status=200, client_ref=None):
     form = visit.call("intake", "form_for", item_code=item_code)
-    item = next(i for i in visit.call("intake", "list_items") if i["code"] == item_code)
+    item = next(i for i in visit.items() if i["code"] == item_code)
     labels = domain.input_labels(form["fields"])
     return View("apply.html", {
         "form": form, "item": item, "posted": posted or {}, "checked": set(visit.materials if posted else ()),
@@ -376,7 +399,7 @@ def ticket(visit, ticket_no):
 
 
 def booking_form(visit, item_code, date, today, problems=None, posted=None, status=200):
-    items = visit.call("intake", "list_items")
+    items = visit.items()
     day = domain.booking_day(date, today)
     slots = []
     if item_code:

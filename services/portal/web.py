@@ -27,6 +27,8 @@ STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
 TIMEOUT_SECONDS = Setting("PORTAL_TIMEOUT_SECONDS", "10", non_negative_float,
                           "how long a page waits for another service before saying 'try again later'")
+CATALOG_SECONDS = Setting("PORTAL_CATALOG_SECONDS", "30", non_negative_float,
+                          "how long a portal process keeps the item catalog before asking intake again")
 PROXY_HOPS = Setting("PORTAL_PROXY_HOPS", "0", int,
                      "trusted reverse proxies in front (X-Forwarded-For, X-Forwarded-Proto); 0: none")
 
@@ -69,6 +71,7 @@ class Web(DependencyProvider):
         self.proxy_hops = PROXY_HOPS()
         self.rating_secret = config.portal_secret(self.container.config)
         self.key = None
+        self.catalog = cases.Remembered(CATALOG_SECONDS())
         if not any(isinstance(f, HideLinkTokens) for f in ACCESS_LOG.filters):
             ACCESS_LOG.addFilter(HideLinkTokens())
 
@@ -100,7 +103,7 @@ class Web(DependencyProvider):
                             address=domain.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
                                                           self.proxy_hops),
                             form=form, materials=request.form.getlist("materials"),
-                            rating_secret=self.rating_secret, timeout=self.timeout)
+                            rating_secret=self.rating_secret, timeout=self.timeout, catalog=self.catalog)
         try:
             view = case(visit, *args, **kwargs)
         except cases.Unavailable:

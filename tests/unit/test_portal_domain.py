@@ -157,3 +157,18 @@ def test_the_access_log_keeps_no_rating_token():
                                ("127.0.0.1", "/rate/ZW2026000001/AbCdEfGhIjKlMnOp"), None)
     assert HideLinkTokens().filter(record)
     assert record.getMessage() == '127.0.0.1 - - "GET /rate/ZW2026000001/… HTTP/1.1" 200'
+
+
+def test_the_catalog_is_asked_for_again_only_after_its_time():
+    from services.portal.cases import Remembered
+    now, asked = [100.0], []
+    kept = Remembered(30, clock=lambda: now[0])
+
+    def fetch():
+        asked.append(now[0])
+        return len(asked)
+    assert [kept.get(fetch), kept.get(fetch)] == [1, 1]
+    now[0] = 129.9
+    assert kept.get(fetch) == 1
+    now[0] = 130.0
+    assert kept.get(fetch) == 2 and asked == [100.0, 130.0]
