@@ -7,13 +7,15 @@ LOCKED. A relay that dies between publish and mark publishes again later;
 consumers skip the duplicate by event_id (inbox.py).
 """
 import datetime
+import json
 import logging
 import threading
 import time
 import uuid
 
+import amqp
 import amqp.exceptions
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange
 from nameko.amqp.publish import UndeliverableMessage
 from psycopg.types.json import Jsonb
 
@@ -24,6 +26,8 @@ from .validation import wire
 log = logging.getLogger(__name__)
 
 REDELIVERY_HEADER = "x-onewindow-redelivery"
+DEFAULT_EXCHANGE = Exchange("")  # straight to the queue named by the routing key
+CONFIRMED = object()
 
 
 def record(unit, event_type, payload, occurred_at=None):
@@ -47,6 +51,7 @@ class Relay:
     # Backlog and parked counts are for dashboards scraped every 15 s: no
     # need to count them on every half-second pass.
     GAUGE_INTERVAL = 5.0
+    CONFIRM_TIMEOUT = 30.0
     UNROUTABLE_CAP = 3600.0
 
     def __init__(self, service_name, pool, amqp_uri, poll_interval=0.5, batch=200, subscriptions=()):
@@ -65,8 +70,9 @@ class Relay:
         self.batch = batch
         self.exchange = event_exchange(service_name)
         self._connection = None
-        self._producer = None
+        self._chan = None
         self._gauges_at = 0.0
+        self._retries_at = 0.0
         self._wake = threading.Event()
         self._running = False
         self._topology_declared = False
@@ -110,7 +116,11 @@ class Relay:
                     self.declare_topology()
                 while self.publish_due() >= self.batch:
                     pass
-                self.redeliver_due_retries()
+                # retries fall due on a scale of seconds: one look per poll
+                # interval, not on every commit that wakes the relay
+                if time.monotonic() - self._retries_at >= self.poll_interval:
+                    self._retries_at = time.monotonic()
+                    self.redeliver_due_retries()
                 if time.monotonic() - self._gauges_at >= self.GAUGE_INTERVAL:
                     self.update_gauges()
                     self._gauges_at = time.monotonic()
@@ -120,44 +130,92 @@ class Relay:
                 log.exception("%s relay pass failed", self.service_name)
                 eventlet.sleep(min(10, 0.5 * 2 ** failures))
 
-    def _producer_on_open_channel(self):
-        # One connection and channel for the relay's life: nameko's Publisher
-        # opened a new connection for every message, half of intake's CPU.
+    def _channel(self):
+        """One connection and one confirm-mode channel for the relay's life
+        (nameko's Publisher opened a connection per message). Confirms are
+        collected for a whole batch, not waited for one message at a time."""
         if self._connection is None:
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True},
-                                          connect_timeout=10)
+            self._connection = Connection(self.amqp_uri, connect_timeout=10)
             self._connection.ensure_connection(max_retries=1)
-        if self._producer is None:
-            self._producer = Producer(self._connection.channel(), serializer="json")
-        return self._producer
+        if self._chan is None:
+            channel = self._connection.connection.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            channel.events["basic_return"].add(self._on_return)
+            self._chan, self._tag, self._declared = channel, 0, set()
+        return self._chan
+
+    def _settle(self, delivery_tag, multiple, outcome):
+        for tag in [t for t in self._unsettled if t <= delivery_tag] if multiple else [delivery_tag]:
+            if tag in self._unsettled:
+                self._settled[tag] = self._returned.pop(tag, None) or outcome
+                self._unsettled.discard(tag)
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, CONFIRMED)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, RuntimeError("the broker refused the message (nack)"))
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        # mandatory and no queue bound: the broker returns it, then acks it
+        tag = int(message.properties.get("message_id") or 0)
+        self._returned[tag] = UndeliverableMessage()
 
     def _drop_channel(self, connection_too):
-        for thing in ([self._producer.channel] if self._producer else []) + \
+        for thing in ([self._chan] if self._chan else []) + \
                 ([self._connection] if connection_too and self._connection else []):
             try:
                 thing.close()
             except Exception:
                 pass
-        self._producer = None
+        self._chan = None
         if connection_too:
             self._connection = None
 
-    def _publish(self, body, exchange, routing_key, headers=None, mandatory=True):
-        """Publish with a confirm; the broker returns an unroutable message
-        (mandatory), which py-amqp raises as a NO_ROUTE channel error."""
-        producer = self._producer_on_open_channel()
+    def _publish_batch(self, messages):
+        """Publish [(body, exchange, routing_key, headers, mandatory)] with
+        one wait for all their confirms. Returns (outcomes,
+        broker_gone): outcomes[i] is None (confirmed) or UndeliverableMessage
+        or another refusal for each message settled in order; when the
+        broker went away, broker_gone is its error and belongs to message
+        len(outcomes); the messages after it are unknown and left alone."""
+        self._unsettled, self._settled, self._returned = set(), {}, {}
+        tags = []
         try:
-            producer.publish(body, exchange=exchange, routing_key=routing_key, headers=headers or {},
-                             mandatory=mandatory, delivery_mode=2, retry=False,
-                             declare=[exchange] if exchange.name else [])
-        except amqp.exceptions.ChannelError as exc:
-            self._drop_channel(connection_too=False)
-            if "NO_ROUTE" in str(exc) or getattr(exc, "reply_code", None) == 312:
-                raise UndeliverableMessage() from None
-            raise
-        except Exception:
-            self._drop_channel(connection_too=True)
-            raise
+            channel = self._channel()
+            for body, exchange, routing_key, headers, mandatory in messages:
+                if exchange.name and exchange.name not in self._declared:
+                    channel.exchange_declare(exchange.name, exchange.type, durable=exchange.durable,
+                                             auto_delete=exchange.auto_delete)
+                    self._declared.add(exchange.name)
+                self._tag += 1
+                channel.basic_publish(
+                    amqp.Message(json.dumps(body), content_type="application/json", content_encoding="utf-8",
+                                 delivery_mode=2, application_headers=headers or {}, message_id=str(self._tag)),
+                    exchange=exchange.name, routing_key=routing_key, mandatory=mandatory)
+                tags.append(self._tag)
+                self._unsettled.add(self._tag)
+            deadline = time.monotonic() + self.CONFIRM_TIMEOUT
+            while self._unsettled:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no confirm from the broker in {self.CONFIRM_TIMEOUT:.0f} s")
+                self._connection.connection.drain_events(timeout=remaining)
+            gone = None
+        except Exception as exc:  # the connection or the channel is gone: start afresh next time
+            self._drop_channel(connection_too=not isinstance(exc, amqp.exceptions.ChannelError))
+            gone = exc
+        outcomes = []
+        for tag in tags:
+            if tag not in self._settled:
+                break
+            outcome = self._settled[tag]
+            outcomes.append(None if outcome is CONFIRMED else outcome)
+        if gone is None and len(outcomes) < len(messages):
+            gone = RuntimeError("the broker did not settle every message")
+        return outcomes, (gone if len(outcomes) < len(messages) else None)
 
     def close(self):
         self._drop_channel(connection_too=True)
@@ -165,12 +223,14 @@ class Relay:
     def publish_due(self, mark=None):
         """Publish every due event once; returns how many rows were claimed.
 
-        A row the broker refuses (no queue bound) is kept with its error and
-        a backoff, and the pass goes on with the others. When the broker
-        itself goes away mid-batch, the pass stops but still commits what it
-        knows: the rows already confirmed stay marked, the failed one keeps
-        its error; then it raises so the relay backs off."""
-        broker_gone = None
+        One transaction: claim a batch (FOR UPDATE SKIP LOCKED), publish it
+        with one wait for the confirms, mark the confirmed rows in one
+        statement. A row the broker refuses (no queue bound) is kept with its
+        error and a backoff, and the others go on. When the broker itself
+        goes away mid-batch, the pass still commits what it knows: the rows
+        already confirmed are marked, the first unconfirmed one keeps the
+        error, the rest are left for the next pass; then it raises so the
+        relay backs off."""
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT id, event_id, event_type, payload, attempts FROM outbox "
@@ -180,39 +240,40 @@ class Relay:
                 "ORDER BY attempts > 0, id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (self.batch,),
             ).fetchall()
-            for row in rows:
-                try:
-                    if self.heard is None or row["event_type"] in self.heard:
-                        self._publish(row["payload"], self.exchange, row["event_type"])
-                    else:
-                        self._publish(row["payload"], self.exchange, row["event_type"], mandatory=False)
-                except Exception as exc:
-                    reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
-                    metrics.PUBLISH_FAILURES.labels(self.service_name, row["event_type"], reason).inc()
-                    attempts = row["attempts"] + 1
-                    # no queue bound changes only with a deployment: look
-                    # again within the hour; a broker error within a minute
-                    cap = self.UNROUTABLE_CAP if isinstance(exc, UndeliverableMessage) else 60
-                    conn.execute(
-                        "UPDATE outbox SET attempts = %s, last_error = %s, "
-                        "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-                        (attempts, f"{reason}: {exc}"[:500], backoff_seconds(attempts, cap), row["id"]),
-                    )
-                    if isinstance(exc, UndeliverableMessage):
-                        continue
-                    broker_gone = exc
-                    break
-                (mark or self._mark_published)(conn, row)
-                metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
+            if not rows:
+                return 0
+            outcomes, broker_gone = self._publish_batch(
+                [(row["payload"], self.exchange, row["event_type"], None,
+                  self.heard is None or row["event_type"] in self.heard) for row in rows])
+            failed = [(row, exc) for row, exc in zip(rows, outcomes) if exc is not None]
+            if broker_gone is not None:
+                failed.append((rows[len(outcomes)], broker_gone))
+            for row, exc in failed:
+                reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
+                metrics.PUBLISH_FAILURES.labels(self.service_name, row["event_type"], reason).inc()
+                attempts = row["attempts"] + 1
+                # no queue bound changes only with a deployment: look
+                # again within the hour; a broker error within a minute
+                cap = self.UNROUTABLE_CAP if isinstance(exc, UndeliverableMessage) else 60
+                conn.execute(
+                    "UPDATE outbox SET attempts = %s, last_error = %s, "
+                    "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+                    (attempts, f"{reason}: {exc}"[:500], backoff_seconds(attempts, cap), row["id"]),
+                )
+            confirmed = [row for row, exc in zip(rows, outcomes) if exc is None]
+            if confirmed:
+                (mark or self._mark_published)(conn, confirmed)
+                for row in confirmed:
+                    metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
         if broker_gone is not None:
             raise broker_gone
         return len(rows)
 
     @staticmethod
-    def _mark_published(conn, row):
+    def _mark_published(conn, rows):
         conn.execute(
-            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = %s",
-            (row["id"],),
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)",
+            ([row["id"] for row in rows],),
         )
 
     def redeliver_due_retries(self):
@@ -220,7 +281,6 @@ class Relay:
         their pause is over. A lease keeps a lost redelivery from being
         forgotten. A consumer queue that no longer exists holds back only its
         own events; a broker gone mid-batch keeps the leases already taken."""
-        broker_gone = None
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT consumer, event_id, payload, attempts FROM inbox "
@@ -228,27 +288,30 @@ class Relay:
                 "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED",
                 (self.batch,),
             ).fetchall()
-            for row in rows:
-                key = (row["consumer"], row["event_id"])
-                try:
-                    self._publish(row["payload"], Exchange(""), row["consumer"],
-                                  headers={REDELIVERY_HEADER: row["attempts"]})
-                except Exception as exc:
-                    reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
-                    conn.execute(
-                        "UPDATE inbox SET last_error = %s, next_attempt_at = now() + interval '60 seconds' "
-                        "WHERE consumer = %s AND event_id = %s",
-                        (f"redelivery {reason}: {exc}"[:2000], *key),
-                    )
-                    if isinstance(exc, UndeliverableMessage):
-                        log.warning("%s: no queue %s to redeliver event %s to", self.service_name, *key)
-                        continue
-                    broker_gone = exc
-                    break
+            if not rows:
+                return
+            outcomes, broker_gone = self._publish_batch(
+                [(row["payload"], DEFAULT_EXCHANGE, row["consumer"], {REDELIVERY_HEADER: row["attempts"]}, True)
+                 for row in rows])
+            failed = [(row, exc) for row, exc in zip(rows, outcomes) if exc is not None]
+            if broker_gone is not None:
+                failed.append((rows[len(outcomes)], broker_gone))
+            for row, exc in failed:
+                reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
+                conn.execute(
+                    "UPDATE inbox SET last_error = %s, next_attempt_at = now() + interval '60 seconds' "
+                    "WHERE consumer = %s AND event_id = %s",
+                    (f"redelivery {reason}: {exc}"[:2000], row["consumer"], row["event_id"]),
+                )
+                if isinstance(exc, UndeliverableMessage):
+                    log.warning("%s: no queue %s to redeliver event %s to", self.service_name, row["consumer"],
+                                row["event_id"])
+            sent = [row for row, exc in zip(rows, outcomes) if exc is None]
+            if sent:
                 conn.execute(
                     "UPDATE inbox SET next_attempt_at = now() + interval '60 seconds' "
-                    "WHERE consumer = %s AND event_id = %s",
-                    key,
+                    "WHERE (consumer, event_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                    ([row["consumer"] for row in sent], [row["event_id"] for row in sent]),
                 )
         if broker_gone is not None:
             raise broker_gone

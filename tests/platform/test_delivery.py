@@ -26,14 +26,13 @@ def test_broker_gone_mid_batch_keeps_confirmed_rows_marked_and_records_the_error
                                                                                    source_pool):
     first, second, third = emit_notes(source_pool, "one", "two", "three")
     relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
-    published = []
 
-    def publish(body, exchange, routing_key, headers=None):
-        if len(published) == 1:
-            raise ConnectionResetError("broker connection lost")
-        published.append(body["event_id"])
+    def publish_batch(messages):
+        # the first is confirmed, then the broker goes away
+        assert [body["event_id"] for body, *_ in messages] == [e["event_id"] for e in (first, second, third)]
+        return [None], ConnectionResetError("broker connection lost")
 
-    relay._publish = publish
+    relay._publish_batch = publish_batch
     with pytest.raises(ConnectionResetError):
         relay.publish_due()
     rows = {str(r["event_id"]): r for r in probes["query"]("probesrc", "SELECT * FROM outbox")}
@@ -101,10 +100,11 @@ def test_events_the_broker_keeps_refusing_never_hold_back_a_fresh_one(probes, pl
     relay = Relay("probesrc", source_pool, platform_env["amqp_uri"], batch=2)
     published = []
 
-    def publish(body, exchange, routing_key, headers=None):
-        published.append(body["event_id"])
+    def publish_batch(messages):
+        published.extend(body["event_id"] for body, *_ in messages)
+        return [None] * len(messages), None
 
-    relay._publish = publish
+    relay._publish_batch = publish_batch
     relay.publish_due()  # one pass of two rows: the fresh event is one of them
     relay.close()
     assert published[0] == fresh["event_id"]
@@ -152,3 +152,40 @@ def test_an_event_no_service_listens_to_is_published_not_kept_as_a_backlog(probe
     assert rows[unheard["event_id"]]["published_at"] is not None and rows[unheard["event_id"]]["last_error"] is None
     assert rows[missing["event_id"]]["published_at"] is None
     assert rows[missing["event_id"]]["last_error"].startswith("unroutable")
+
+
+def test_one_batch_against_the_real_broker_marks_the_confirmed_and_keeps_the_refused(probes, platform_env,
+                                                                                      source_pool):
+    # confirms come for the whole batch at once; the returned one in the
+    # middle must be told apart from its neighbours
+    with UnitOfWork(source_pool, "probesrc") as unit:
+        before = unit.emit("note_written", {"text": "batch one"})
+        refused = unit.emit("nobody_listens", {"text": "batch two"})
+        after = unit.emit("note_written", {"text": "batch three"})
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    try:
+        assert relay.publish_due() == 3
+        assert relay.publish_due() == 0  # the refused one waits for its backoff
+    finally:
+        relay.close()
+    rows = {str(r["event_id"]): r for r in probes["query"]("probesrc", "SELECT * FROM outbox")}
+    for event in (before, after):
+        assert rows[event["event_id"]]["published_at"] is not None and rows[event["event_id"]]["attempts"] == 1
+    kept = rows[refused["event_id"]]
+    assert kept["published_at"] is None and kept["attempts"] == 1 and kept["last_error"].startswith("unroutable")
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_before_a_worker_gets_it(probes, wait):
+    # no round trip on checkout: what PostgreSQL closed (a restart, a
+    # terminated backend) is seen on the socket and replaced
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=1)
+    try:
+        with pool.connection() as conn:
+            pid = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
+        probes["query"]("probesrc", "SELECT pg_terminate_backend(%s)", (pid,))
+        wait(lambda: not probes["query"]("probesrc", "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)),
+             message="the backend to end")
+        with pool.connection() as conn:
+            assert conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"] != pid
+    finally:
+        pool.close()

@@ -53,7 +53,7 @@ def test_relay_dying_between_publish_and_mark_publishes_twice_consumer_skips(pro
             event = unit.emit("note_written", {"text": "relayed"})
         relay = Relay("probesrc", pool, platform_env["amqp_uri"])
 
-        def die(conn, row):
+        def die(conn, rows):
             raise SystemError("relay killed after publish, before marking")
 
         with pytest.raises(SystemError):
