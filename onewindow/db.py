@@ -59,36 +59,64 @@ def connect_pool(url, *, min_size=2, max_size=20, name=None):
 
 
 class UnitOfWork:
-    """One transaction, opened on first use, that rolls back unless committed."""
+    """One transaction, opened on first use, that rolls back unless committed.
+
+    Round trips are what a unit costs most: BEGIN travels with the first
+    statement, and the events emitted are written into the outbox in one
+    statement that travels with the COMMIT (pipeline mode, one round trip
+    each)."""
 
     def __init__(self, pool, service_name, on_commit=None):
         self._pool = pool
         self._conn = None
+        self._begun = False
+        self._unwritten = []  # [(event_type, event)] emitted, to be written with the commit
         self.service_name = service_name
         self._on_commit = on_commit
         self.emitted = []
         self.finished = False
 
-    @property
-    def conn(self):
+    def _connection(self):
         if self.finished:
             raise RuntimeError("unit of work already finished")
         if self._conn is None:
             self._conn = self._pool.getconn()
         return self._conn
 
+    @property
+    def conn(self):
+        """The connection itself, for what the methods below do not cover."""
+        conn = self._connection()
+        self._begun = True
+        return conn
+
     def execute(self, sql, params=None):
-        return self.conn.execute(sql, params)
+        conn = self._connection()
+        if self._begun:
+            return conn.execute(sql, params)
+        self._begun = True
+        with conn.pipeline():  # BEGIN and the statement in one round trip
+            cursor = conn.execute(sql, params)
+        return cursor
 
     def one(self, sql, params=None):
-        return self.conn.execute(sql, params).fetchone()
+        return self.execute(sql, params).fetchone()
 
     def all(self, sql, params=None):
-        return self.conn.execute(sql, params).fetchall()
+        return self.execute(sql, params).fetchall()
 
+    @contextlib.contextmanager
     def savepoint(self):
-        """A nested transaction: an error inside undoes only what it did."""
-        return self.conn.transaction()
+        """A nested transaction: an error inside undoes only what it did,
+        the events it emitted included."""
+        unwritten, emitted = len(self._unwritten), len(self.emitted)
+        try:
+            with self.conn.transaction():
+                yield
+        except BaseException:
+            del self._unwritten[unwritten:]
+            del self.emitted[emitted:]
+            raise
 
     @contextlib.contextmanager
     def unique(self, conflict):
@@ -104,9 +132,13 @@ class UnitOfWork:
             raise Conflict(conflict) from None
 
     def emit(self, event_type, payload, occurred_at=None):
-        """Record an event in the outbox, in this transaction. Returns it with
-        its event_id and occurred_at (now, or the given time of the fact)."""
-        event = outbox.record(self, event_type, payload, occurred_at)
+        """Record an event in the outbox, in this transaction: the row is
+        written with the commit, so a later statement of the same unit does
+        not see it yet. Returns the event with its event_id and occurred_at
+        (now, or the given time of the fact)."""
+        event = outbox.new_event(event_type, payload, occurred_at)
+        self._connection()  # a unit that emits has a transaction to commit
+        self._unwritten.append((event_type, event))
         self.emitted.append(event)
         return event
 
@@ -118,7 +150,11 @@ class UnitOfWork:
         if conn is None:
             return
         try:
-            if commit:
+            if commit and self._unwritten:
+                with conn.pipeline():  # the outbox rows and COMMIT in one round trip
+                    outbox.insert(conn, self._unwritten)
+                    conn.commit()
+            elif commit:
                 conn.commit()
             else:
                 conn.rollback()
