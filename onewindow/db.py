@@ -70,6 +70,8 @@ class UnitOfWork:
         self._pool = pool
         self._conn = None
         self._begun = False
+        self._queued = []  # SAVEPOINTs not sent yet: they travel with the next statement
+        self._savepoints = 0
         self._unwritten = []  # [(event_type, event)] emitted, to be written with the commit
         self.service_name = service_name
         self._on_commit = on_commit
@@ -87,15 +89,20 @@ class UnitOfWork:
     def conn(self):
         """The connection itself, for what the methods below do not cover."""
         conn = self._connection()
+        if self._queued:
+            self.execute("SELECT 1")  # what is queued goes first
         self._begun = True
         return conn
 
     def execute(self, sql, params=None):
         conn = self._connection()
-        if self._begun:
+        if self._begun and not self._queued:
             return conn.execute(sql, params)
         self._begun = True
-        with conn.pipeline():  # BEGIN and the statement in one round trip
+        queued, self._queued = self._queued, []
+        with conn.pipeline():  # BEGIN, queued savepoints and the statement in one round trip
+            for statement in queued:
+                conn.execute(statement)
             cursor = conn.execute(sql, params)
         return cursor
 
@@ -108,14 +115,23 @@ class UnitOfWork:
     @contextlib.contextmanager
     def savepoint(self):
         """A nested transaction: an error inside undoes only what it did,
-        the events it emitted included."""
+        the events it emitted included. It costs no round trip of its own:
+        SAVEPOINT goes with the first statement inside, and a block that
+        succeeds is not released (COMMIT ends it)."""
+        self._connection()
+        self._savepoints += 1
+        statement = f"SAVEPOINT ow_{self._savepoints}"
         unwritten, emitted = len(self._unwritten), len(self.emitted)
+        self._queued.append(statement)
         try:
-            with self.conn.transaction():
-                yield
+            yield
         except BaseException:
             del self._unwritten[unwritten:]
             del self.emitted[emitted:]
+            if statement in self._queued:  # nothing inside reached the database
+                del self._queued[self._queued.index(statement):]
+            elif self._conn is not None:
+                self._conn.execute(f"ROLLBACK TO {statement}")
             raise
 
     @contextlib.contextmanager
@@ -149,6 +165,7 @@ class UnitOfWork:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        self._queued = []  # savepoints nothing followed: nothing to send
         try:
             if commit and self._unwritten:
                 with conn.pipeline():  # the outbox rows and COMMIT in one round trip
