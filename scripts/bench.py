@@ -38,6 +38,7 @@ import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 
 import psycopg  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
@@ -281,6 +282,7 @@ def main(argv=None):
     os.environ["OW_QUIET_HOURS"] = ""
     # the replayed applicants rate from the portal's link in the last SMS
     os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")
+    os.environ.setdefault("OW_PORTAL_SECRET", uuid.uuid4().hex)  # without it no SMS carries a rating link
     os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
     with Sandbox(CENTRE, "owbench"):
         # the two ceilings side by side, before the pipeline, on the same machine state

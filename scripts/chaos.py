@@ -43,6 +43,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 
 import psycopg  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
@@ -325,6 +326,8 @@ def main(argv=None):
         "SMS_PROVIDER": "local", "OW_SMS_SINK": sink,
         # the replayed applicants rate from the portal's link in the last SMS
         "OW_PORTAL_URL": os.environ.get("OW_PORTAL_URL", "http://127.0.0.1:8000"),
+        # without it no SMS carries a rating link, and no applicant rates
+        "OW_PORTAL_SECRET": os.environ.get("OW_PORTAL_SECRET") or uuid.uuid4().hex,
         **{f"{s.upper()}_DATABASE_URL": f"postgresql://onewindow@127.0.0.1:{PG_PORT}/onewindow_{s}"
            for s in CENTRE.names},
     })
