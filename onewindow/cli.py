@@ -23,6 +23,7 @@ Exit status is non-zero on failure; `--json` prints machine-readable output.
 import argparse
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -66,7 +67,15 @@ def cmd_serve(args):
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    runner.start()
+    try:
+        runner.start()
+    except Exception as exc:
+        # A half-started container can hang its own shutdown (a consumer
+        # reconnecting to a broker that is not back yet) for minutes: leave
+        # at once, so the supervisor starts the service again.
+        print(f"onewindow serve {args.service}: could not start: {type(exc).__name__}: {exc}", file=sys.stderr,
+              flush=True)
+        os._exit(1)
     runner.wait()
 
 

@@ -43,7 +43,9 @@ def check_idle(conn):
         ConnectionPool.check_connection(conn)
 
 
-def connect_pool(url, *, min_size=2, max_size=20, name=None):
+def connect_pool(url, *, min_size=2, max_size=20, name=None, wait=True):
+    """`wait`: open the first connections now, or fail within 30 s; without
+    it the pool connects in the background and a worker waits for it."""
     pool = ConnectionPool(
         url,
         min_size=min_size,
@@ -54,7 +56,10 @@ def connect_pool(url, *, min_size=2, max_size=20, name=None):
         name=name,
         reconnect_timeout=30,
     )
-    pool.open(wait=True, timeout=30)
+    if wait:
+        pool.open(wait=True, timeout=30)
+    else:
+        pool.open(wait=False)
     return pool
 
 
@@ -222,7 +227,10 @@ class Database(DependencyProvider):
         # Enough for the workers that really run SQL at once; PostgreSQL's
         # default of 100 connections is shared by every service and replica.
         size = int(self.container.config.get("DB_POOL_SIZE") or config.db_pool_size())
-        self.pool = connect_pool(self.url, max_size=size, name=self.service_name)
+        # Not waiting: a service started while PostgreSQL is still recovering
+        # (a supervisor restarts both after a crash) must not die of it; its
+        # workers wait for a connection as they do when PostgreSQL goes away.
+        self.pool = connect_pool(self.url, max_size=size, name=self.service_name, wait=False)
         self._ready.set()
         self.relay = outbox.Relay(self.service_name, self.pool, self.amqp_uri,
                                   subscriptions=self.container.config.get(topology.SUBSCRIPTIONS_KEY, ()))

@@ -190,3 +190,31 @@ def test_a_pooled_connection_the_server_ended_is_replaced_before_a_worker_gets_i
             assert conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"] != pid
     finally:
         pool.close()
+
+
+def test_a_service_started_while_its_database_is_down_serves_once_it_is_back(platform_env, run_services, rpc,
+                                                                               wait):
+    """A supervisor restarts a service and PostgreSQL after a crash; the
+    database may take longer than the service to come back. The service must
+    start anyway and serve as soon as it is there, not die of it."""
+    from onewindow import migrate
+    from tests.conftest import ADMIN_DB
+    from tests.platform.conftest import MIGRATIONS
+
+    name = f"{platform_env['run_id']}_probesrc_late"
+    url = f"{ADMIN_DB.rsplit('/', 1)[0]}/{name}"
+    run_services(ProbeSource, probesrc={"DATABASE_URL": url})  # no such database yet
+    migrate.create_database(ADMIN_DB, name)
+    try:
+        migrate.migrate("probesrc", MIGRATIONS, url)
+        platform_env["sandbox"].add_database(url)  # the run's principals
+
+        def written():
+            try:
+                return rpc.probesrc.write_note("after the database came back")
+            except Exception:
+                return None
+        wait(written, timeout=60, message="the service to serve once its database is up")
+    finally:
+        platform_env["sandbox"].forget_database(url)
+        migrate.drop_database(ADMIN_DB, name)
