@@ -629,6 +629,13 @@ def main(argv=None, centre=None):
     composition root (see onewindow.centre)."""
     import warnings
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["serve"]:
+        # A service runs on eventlet: patch before the centre imports
+        # psycopg_pool, which keeps the time.sleep it finds at import. A real
+        # one, slept while PostgreSQL recovers, freezes the whole process:
+        # the broker drops its handshakes and the service is gone for minutes.
+        import eventlet
+        eventlet.monkey_patch()
     from . import config
     from .centre import installed
     config.apply_time_zone()
