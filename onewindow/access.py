@@ -241,6 +241,15 @@ def create_service_users(vhost, centre, prefix="ow", passwords=None):
     return made
 
 
+PROBE_USER = "probe"
+
+
+def probe_grant(services):
+    """What a readiness probe needs: publish `<service>.health` and read its
+    reply, nothing else. Its calls are anonymous (no `user_id`)."""
+    return department_grant((), methods=[f"{service}.health" for service in services])
+
+
 def create_department_user(vhost, code, services, password=None, prefix="ow", methods=None):
     """A department system's user (`ow-dept-<code>`). Returns (user, password)."""
     if not DEPARTMENT_CODE.match(code):
@@ -271,5 +280,8 @@ def declare_topology(admin_uri, centre):
         channel = conn.channel()
         exchange(channel).declare()
         for service in centre.names:
-            Queue(f"rpc-{service}", exchange=exchange, routing_key=f"{service}.*", durable=True)(channel).declare()
+            # the same arguments the service's own declaration carries (quorum
+            # on a cluster), or the broker refuses the service's at its start
+            Queue(f"rpc-{service}", exchange=exchange, routing_key=f"{service}.*", durable=True,
+                  queue_arguments=topology.queue_arguments())(channel).declare()
     return subs

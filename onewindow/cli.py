@@ -1,6 +1,7 @@
 """`onewindow`: what an operator does by hand.
 
-  onewindow setup            create databases, migrate, declare queues, load samples
+  onewindow setup [--service-users]   create databases, migrate, declare queues, load samples
+                             (and each service's own broker user and database role)
   onewindow run              start every service of the centre (Ctrl-C stops them)
   onewindow serve SERVICE    start one service in this process
   onewindow parked list|replay [--service S] [--event-id ID]
@@ -24,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,9 +48,50 @@ def _print(args, data, human):
         human(data)
 
 
-@command("setup", "create databases, apply migrations, declare queues, load the sample catalog")
+@command("setup", "create databases, apply migrations, declare queues, load the sample catalog; "
+                  "--service-users: also each service's own broker user and database role, and ow-probe")
 def cmd_setup(args):
+    from . import access, config, dbroles
+    passwords = operator_passwords(args.centre) if args.service_users else None  # every problem first
     args.centre.set_up()
+    if passwords is None:
+        return 0
+    service_uris(args.centre, {s: broker for s, (broker, _) in passwords["services"].items()})
+    service_database_urls(args.centre, {s: database for s, (_, database) in passwords["services"].items()})
+    access.apply_grant(vhost_of(config.amqp_uri()), access.user_name(access.PROBE_USER), passwords["probe"],
+                       access.probe_grant(args.centre.names))
+    for service in args.centre.names:
+        print(f"{service}: broker user {access.user_name(service)}, database role {dbroles.role_name(service)}")
+    print(f"readiness probes: broker user {access.user_name(access.PROBE_USER)} (may ask for health only)")
+    return 0
+
+
+# Passwords go into URIs as they are (docker-compose and the Kubernetes
+# Secret write them there), so only characters a URI takes unescaped.
+OPERATOR_PASSWORD = re.compile(r"^[A-Za-z0-9._~-]{16,}$")
+
+
+def operator_passwords(centre):
+    """The passwords the operator supplied for `setup --service-users`:
+    {"services": {service: (broker, database)}, "probe": ...}; ValueError
+    naming every one missing or unusable."""
+    from . import config
+    problems, found = [], {}
+
+    def take(name, value):
+        if not value:
+            problems.append(f"{name} is not set")
+        elif not OPERATOR_PASSWORD.match(value):
+            problems.append(f"{name} must be 16 or more letters, digits or . _ ~ - (e.g. openssl rand -hex 16)")
+        return value
+
+    for service in centre.names:
+        found[service] = (take(config.broker_password.variable(service), config.broker_password(service)),
+                          take(config.database_password.variable(service), config.database_password(service)))
+    probe = take(config.probe_password.name, config.probe_password())
+    if problems:
+        raise ValueError("setup --service-users needs the operator's passwords: " + "; ".join(problems))
+    return {"services": found, "probe": probe}
 
 
 @command("serve", "run one service in this process")
@@ -138,29 +181,31 @@ def public_web(centre):
     return found
 
 
-def service_uris(centre):
+def service_uris(centre, passwords=None):
     """Each service's own broker user (`ow-<service>`, the grant access.py
-    derives from its code), with a fresh password every run; the topology is
-    declared first by the administrator of AMQP_URI, as those users may not."""
+    derives from its code), with the given passwords or fresh ones; the
+    topology is declared first by the administrator of AMQP_URI, as those
+    users may not."""
     import urllib.parse
     from . import access, config
     admin = config.amqp_uri()
     access.declare_topology(admin, centre)
-    users = access.create_service_users(vhost_of(admin), centre)
+    users = access.create_service_users(vhost_of(admin), centre, passwords=passwords)
     broker = urllib.parse.urlsplit(admin)
     return {service: access.amqp_uri_for(user, password, vhost_of(admin),
                                           f"{broker.hostname}:{broker.port or 5672}")
             for service, (user, password) in users.items()}
 
 
-def service_database_urls(centre):
+def service_database_urls(centre, passwords=None):
     """Each service's own PostgreSQL role (`ow_<service>`: rows of its own
-    database only, see onewindow/dbroles.py), with a fresh password every run."""
+    database only, see onewindow/dbroles.py), with the given passwords or
+    fresh ones; granted after the migrations, so on every table."""
     import secrets
     from . import config, dbroles
     urls = {}
     for service in centre.names:
-        role, password = dbroles.role_name(service), secrets.token_hex(16)
+        role, password = dbroles.role_name(service), (passwords or {}).get(service) or secrets.token_hex(16)
         dbroles.grant(config.database_url(service), config.database_name(service), role, password)
         urls[service] = dbroles.url_for(config.database_url(service), config.database_name(service), role, password)
     return urls
@@ -315,7 +360,7 @@ def operator_rpc(centre, timeout):
     """The operator's calls (health, ledger, calendar, report): as the
     principal of OW_OPERATOR_AMQP_URI (role operator, made with `onewindow
     principal add`); in a sandbox or drill, as its operator; else anonymously
-    (health only)."""
+    (health only) as the user of OW_PROBE_AMQP_URI or AMQP_URI."""
     from . import config, principals
     from .client import caller
     from .sandbox import env_router
@@ -326,7 +371,7 @@ def operator_rpc(centre, timeout):
         with env_router(centre, timeout=timeout) as router:
             yield router.as_role(principals.OPERATOR)
     else:
-        with caller(config.amqp_uri(), timeout=timeout, anonymous=True) as rpc:
+        with caller(config.probe_amqp_uri() or config.amqp_uri(), timeout=timeout, anonymous=True) as rpc:
             yield rpc
 
 
@@ -572,6 +617,11 @@ def parser(centre):
         sp.set_defaults(fn=fn)
         if name == "serve":
             sp.add_argument("service", choices=centre.names)
+        if name == "setup":
+            sp.add_argument("--service-users", action="store_true",
+                            help="also create each service's broker user ow-<service> and database role "
+                                 "ow_<service> with <SERVICE>_BROKER_PASSWORD and <SERVICE>_DATABASE_PASSWORD, "
+                                 "and the readiness probes' user ow-probe with OW_PROBE_PASSWORD")
         if name == "rejected":
             sp.add_argument("action", choices=("list",))
             sp.add_argument("--service", choices=centre.names)

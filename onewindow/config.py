@@ -188,6 +188,17 @@ operator_amqp_uri = Setting("OW_OPERATOR_AMQP_URI", "",
                                 "(health, ledger, calendar, report, principal token) call as it")
 caller_amqp_uri = Setting("OW_CALLER_URI", "",
                           doc="a sandbox's or drill's caller (a broker user tagged impersonator), set by them")
+probe_amqp_uri = Setting("OW_PROBE_AMQP_URI", "",
+                         doc="the broker URI `onewindow health` calls with (anonymously) when no operator URI is "
+                             "set: a user that may ask only for health (ow-probe, made by `onewindow setup "
+                             "--service-users`); unset: AMQP_URI")
+# What `onewindow setup --service-users` creates the services' own users with
+# (deploy/README.md): the operator supplies each, there is no default.
+broker_password = PerService("BROKER_PASSWORD", "",
+                             doc="set-up only: the password of the service's broker user, ow-<service>")
+database_password = PerService("DATABASE_PASSWORD", "",
+                               doc="set-up only: the password of the service's PostgreSQL role, ow_<service>")
+probe_password = Setting("OW_PROBE_PASSWORD", "", doc="set-up only: the password of the broker user ow-probe")
 rabbitmq_admin_user = Setting("OW_RABBITMQ_ADMIN_USER", "guest")
 rabbitmq_admin_password = Setting("OW_RABBITMQ_ADMIN_PASSWORD", "guest")
 rabbitmq_management_url = Setting("OW_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")

@@ -10,7 +10,8 @@ import pytest
 from nameko.runners import ServiceRunner
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from onewindow import entrypoints, sandbox, topology
+from onewindow import access, entrypoints, sandbox, topology
+from onewindow.centre import Centre
 from onewindow.entrypoints import event_handler, rpc
 from onewindow.principals import ANYONE
 
@@ -49,7 +50,7 @@ def test_quorum_for_the_services_queues_classic_for_replies(vhost, monkeypatch):
     monkeypatch.setenv("OW_QUEUE_TYPE", "quorum")
     uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     subs = entrypoints.subscriptions([Typed])
-    topology.declare(uri, subs)                       # set-up declares first ...
+    access.declare_topology(uri, Centre(Typed))       # set-up declares first, RPC queue included ...
     runner = ServiceRunner({"AMQP_URI": uri, "serializer": "json"})
     runner.add_service(Typed)
     runner.start()                                    # ... nameko declares the same queues again
