@@ -5,19 +5,25 @@ import pathlib
 import re
 import shutil
 import subprocess
+import uuid
 
 import pytest
 import yaml
 
 from services.registry import CENTRE
 
+from .credentials import credential_problems, setup_problems
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-# the operator supplies the passwords: there are no defaults
-SECRETS = {"OW_BROKER_PASSWORD": "broker-secret-for-tests", "OW_DB_PASSWORD": "db-secret-for-tests",
-           "OW_PORTAL_SECRET": "portal-secret-for-tests",
-           "OW_GRAFANA_PASSWORD": "grafana-secret-for-tests"}
+# the operator supplies the passwords: there are no defaults; each differs,
+# so a service given another's (or the administrator's) shows
+ADMIN_SECRETS = {"OW_BROKER_PASSWORD": uuid.uuid4().hex, "OW_DB_PASSWORD": uuid.uuid4().hex}
+SECRETS = {**ADMIN_SECRETS, "OW_GRAFANA_PASSWORD": uuid.uuid4().hex, "OW_PROBE_PASSWORD": uuid.uuid4().hex,
+           "OW_PORTAL_SECRET": uuid.uuid4().hex,
+           **{f"{s.upper()}_{kind}_PASSWORD": uuid.uuid4().hex for s in CENTRE.names for kind in ("BROKER", "DATABASE")}}
+ADMIN_USERS = ("onewindow", "guest", "postgres")
 
 
 def compose(*args, env=None, check=True):
@@ -34,12 +40,18 @@ def compose(*args, env=None, check=True):
     return done.stdout
 
 
-def test_compose_refuses_to_start_without_the_operators_passwords():
-    bare = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    done = compose("config", "-q", env=bare, check=False)
-    assert done.returncode != 0 and "OW_BROKER_PASSWORD" in done.stdout + done.stderr
+def test_compose_refuses_to_start_without_each_of_the_operators_passwords():
     text = (ROOT / "docker-compose.yml").read_text()
     assert ":-onewindow}" not in text and "guest" not in text
+    # every password is read as ${NAME:?...} (required), and each is one the operator supplies
+    references = re.findall(r"\$\{(\w+)(:?[?-]?)", text)
+    secrets = [(name, form) for name, form in references if name in SECRETS or name.endswith("PASSWORD")]
+    assert {name for name, _ in secrets} == set(SECRETS)
+    assert {form for _, form in secrets} == {":?"}
+    last = f"{CENTRE.names[-1].upper()}_DATABASE_PASSWORD"
+    done = compose("config", "-q", env={k: v for k, v in dict(os.environ, **SECRETS).items() if k != last},
+                   check=False)
+    assert done.returncode != 0 and last in done.stdout + done.stderr
 
 
 def test_broker_and_database_ports_bind_to_the_loopback_only(resolved):
@@ -112,7 +124,7 @@ def test_the_services_queues_are_quorum_and_reply_queues_keep_the_default(resolv
 def test_one_database_per_service_is_created(resolved):
     init = next(s for t, s in binds(resolved["services"]["postgres"]).items() if "docker-entrypoint-initdb.d" in t)
     created = set(re.findall(r"CREATE DATABASE (\w+)", pathlib.Path(init).read_text()))
-    env = resolved["services"]["intake"]["environment"]
+    env = resolved["services"]["setup"]["environment"]
     wanted = {env[f"{s.upper()}_DATABASE_URL"].rsplit("/", 1)[1] for s in CENTRE.names}
     assert wanted == created
 
@@ -134,9 +146,44 @@ def test_each_service_waits_for_healthy_dependencies_and_setup(resolved, service
 
 def test_setup_runs_once_before_the_services(resolved):
     setup = resolved["services"]["setup"]
-    assert setup["command"] == ["setup"]
+    assert setup["command"] == ["setup", "--service-users"]
     assert setup["restart"] == "no"
     assert setup["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+
+
+def service_environments(resolved):
+    return {service: resolved["services"][service]["environment"] for service in CENTRE.names}
+
+
+def test_each_service_connects_as_its_own_user_and_role_and_never_as_the_administrator(resolved):
+    assert credential_problems(service_environments(resolved), ADMIN_USERS, ADMIN_SECRETS.values()) == []
+    broker = resolved["services"]["rabbitmq"]["environment"]
+    database = resolved["services"]["postgres"]["environment"]
+    assert {broker["RABBITMQ_DEFAULT_USER"], database["POSTGRES_USER"]} <= set(ADMIN_USERS)
+
+
+def test_the_setup_creates_the_users_and_roles_the_services_connect_as(resolved):
+    setup = resolved["services"]["setup"]["environment"]
+    assert setup_problems(setup, service_environments(resolved), ADMIN_USERS) == []
+    # users and grants through the management API, as the broker's administrator
+    assert setup["OW_ACCESS_BACKEND"] == "http" and setup["OW_RABBITMQ_MANAGEMENT_URL"] == "http://rabbitmq:15672"
+    broker = resolved["services"]["rabbitmq"]["environment"]
+    assert (setup["OW_RABBITMQ_ADMIN_USER"], setup["OW_RABBITMQ_ADMIN_PASSWORD"]) == \
+        (broker["RABBITMQ_DEFAULT_USER"], broker["RABBITMQ_DEFAULT_PASS"])
+
+
+def test_a_service_sharing_a_user_or_using_the_administrator_is_caught(resolved):
+    """The check above can fail: each way of getting it wrong is named."""
+    envs = {s: dict(env) for s, env in service_environments(resolved).items()}
+    envs["review"]["AMQP_URI"] = envs["intake"]["AMQP_URI"]
+    envs["fees"]["FEES_DATABASE_URL"] = resolved["services"]["setup"]["environment"]["FEES_DATABASE_URL"]
+    envs["notify"]["OW_ADMIN_DATABASE_URL"] = resolved["services"]["setup"]["environment"]["OW_ADMIN_DATABASE_URL"]
+    problems = "\n".join(credential_problems(envs, ADMIN_USERS, ADMIN_SECRETS.values()))
+    assert "review connects to the broker as 'ow-intake'" in problems
+    assert "review and intake share a broker user" in problems
+    assert "fees uses the administrator's database role 'onewindow'" in problems
+    assert "notify holds what only the set-up may: ['OW_ADMIN_DATABASE_URL']" in problems
+    assert "notify holds an administrator's password" in problems
 
 
 def test_prometheus_scrapes_the_ports_the_services_serve_on(resolved):
