@@ -172,6 +172,13 @@ def test_the_setup_creates_the_users_and_roles_the_services_connect_as(resolved)
         (broker["RABBITMQ_DEFAULT_USER"], broker["RABBITMQ_DEFAULT_PASS"])
 
 
+def test_the_rating_links_key_is_notifys_and_the_portals_alone(resolved):
+    envs = service_environments(resolved)
+    holders = {service for service, env in envs.items() if "OW_PORTAL_SECRET" in env}
+    assert holders == {"notify", "portal"}
+    assert envs["notify"]["OW_PORTAL_SECRET"] == envs["portal"]["OW_PORTAL_SECRET"]
+
+
 def test_a_service_sharing_a_user_or_using_the_administrator_is_caught(resolved):
     """The check above can fail: each way of getting it wrong is named."""
     envs = {s: dict(env) for s, env in service_environments(resolved).items()}

@@ -1,5 +1,7 @@
 """deploy/k8s: several replicas of each service with probes, a set-up Job, a
 three-node RabbitMQ cluster with quorum queues and a PostgreSQL primary."""
+import copy
+import json
 import pathlib
 import re
 import shutil
@@ -8,6 +10,8 @@ import subprocess
 import pytest
 import yaml
 from services.registry import CENTRE
+
+from .credentials import credential_problems, setup_problems
 
 
 K8S = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "k8s"
@@ -28,23 +32,58 @@ README = K8S.parent / "README.md"
 ONEWINDOW_IMAGE_USER = 10001     # the Dockerfile's USER
 
 
+SECRETS_SCRIPT = K8S / "create-secrets.sh"
+ADMIN_SECRET = "onewindow-admin"
+ADMIN_USERS = ("onewindow", "guest", "postgres")
+FAKE_KUBECTL = """#!/usr/bin/env python3
+import json, os, sys
+with open(os.environ["KUBECTL_LOG"], "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+def run_secrets_script(directory):
+    """{secret name: {key: value}} as deploy/k8s/create-secrets.sh (the
+    command deploy/README.md documents) creates them, with a kubectl that
+    records what it is asked."""
+    directory.mkdir(exist_ok=True)
+    kubectl = directory / "kubectl"
+    kubectl.write_text(FAKE_KUBECTL)
+    kubectl.chmod(0o755)
+    log = directory / "kubectl.log"
+    done = subprocess.run(["bash", str(SECRETS_SCRIPT)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{directory}:/usr/bin:/bin", "KUBECTL_LOG": str(log)})
+    assert done.returncode == 0 and not done.stdout, done.stdout + done.stderr   # prints no password
+    secrets = {}
+    for line in log.read_text().splitlines():
+        args = json.loads(line)
+        assert args[:5] == ["-n", "onewindow", "create", "secret", "generic"], args
+        literals = [a.split("=", 1)[1] for a in args[6:]]
+        assert all(a.startswith("--from-literal=") for a in args[6:]), args
+        secrets[args[5]] = dict(item.split("=", 1) for item in literals)
+    return secrets
+
+
 @pytest.fixture(scope="module")
-def documented_secret():
-    """The keys and values of the `kubectl create secret generic` command in
-    deploy/README.md: the Secret is not committed, the command is."""
-    text = README.read_text()
-    command = "create secret generic onewindow-secrets"
-    block = next(b for b in text.split("\n\n") if command in b)
-    before, after = block.split(command)
-    variables = {name: value.strip('"') for name, value in re.findall(r'(\w+)=("[^"]*"|[^\s;]+)', before)}
-    values = {}
-    for key, value in re.findall(r'--from-literal=(\w+)=("[^"]*"|\S+)', after):
-        value = value.strip('"')
-        for _ in range(3):          # variables may name variables
-            value = re.sub(r"\$(\w+)", lambda m: variables.get(m.group(1), m.group(0)), value)
-        values[key] = value
-    assert "kubectl -n onewindow " + command in block and values
-    return values
+def created_secrets(tmp_path_factory):
+    return run_secrets_script(tmp_path_factory.mktemp("kubectl"))
+
+
+def pod_environment(objects, obj, secrets):
+    """What a workload's container sees: its ConfigMaps, Secrets and env."""
+    env = {}
+    c = container(obj)
+    for source in c.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(objects[("ConfigMap", source["configMapRef"]["name"])]["data"])
+        if "secretRef" in source:
+            ref = source["secretRef"]
+            assert ref["name"] in secrets or ref.get("optional"), ref
+            env.update(secrets.get(ref["name"], {}))
+    for item in c.get("env", []):
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        env[item["name"]] = secrets[ref["name"]][ref["key"]] if ref else item.get("value")
+    return env
 
 
 def workloads(objects):
@@ -71,20 +110,76 @@ def test_each_service_runs_several_replicas_with_probes(objects, service):
 
 
 @pytest.mark.parametrize("service", CENTRE.names)
-def test_each_service_finds_its_broker_and_database(objects, documented_secret, service):
+def test_each_service_finds_its_broker_and_database(objects, created_secrets, service):
     env_from = container(objects[("Deployment", service)])["envFrom"]
-    secret = documented_secret
-    assert {"secretRef": {"name": "onewindow-secrets"}} in env_from
+    assert {"secretRef": {"name": f"onewindow-{service}"}} in env_from
     assert {"configMapRef": {"name": "onewindow-config"}} in env_from
-    assert secret["AMQP_URI"].startswith("amqp://") and "rabbitmq.onewindow.svc" in secret["AMQP_URI"]
-    db = secret[f"{service.upper()}_DATABASE_URL"].rsplit("/", 1)[1]
+    env = pod_environment(objects, objects[("Deployment", service)], created_secrets)
+    assert env["AMQP_URI"].startswith("amqp://") and "@rabbitmq.onewindow.svc:5672/" in env["AMQP_URI"]
+    db = env[f"{service.upper()}_DATABASE_URL"].rsplit("/", 1)[1]
     assert f"CREATE DATABASE {db};" in objects[("ConfigMap", "postgres-init")]["data"]["10-databases.sql"]
 
 
 def test_setup_job_runs_the_setup_command(objects):
     job = objects[("Job", "onewindow-setup")]
-    assert container(job)["args"] == ["setup"]
+    assert container(job)["args"] == ["setup", "--service-users"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never")
+
+
+def service_environments(objects, secrets):
+    return {service: pod_environment(objects, objects[("Deployment", service)], secrets) for service in CENTRE.names}
+
+
+def admin_passwords(secrets):
+    admin = secrets[ADMIN_SECRET]
+    return (admin["RABBITMQ_DEFAULT_PASS"], admin["POSTGRES_PASSWORD"], admin["RABBITMQ_ERLANG_COOKIE"])
+
+
+def test_each_service_connects_as_its_own_user_and_role_and_never_as_the_administrator(objects, created_secrets):
+    envs = service_environments(objects, created_secrets)
+    assert credential_problems(envs, ADMIN_USERS, admin_passwords(created_secrets)) == []
+    # only the set-up Job, the broker, the database and the exporter read the administrator's Secret
+    readers = {name for name, obj in workloads(objects).items()
+               if ADMIN_SECRET in json.dumps(obj["spec"]["template"]["spec"])}
+    assert readers == {"onewindow-setup", "rabbitmq", "postgres", "postgres-exporter"}
+
+
+def test_the_setup_job_creates_the_users_and_roles_the_services_connect_as(objects, created_secrets):
+    job = objects[("Job", "onewindow-setup")]
+    setup = pod_environment(objects, job, created_secrets)
+    assert setup_problems(setup, service_environments(objects, created_secrets), ADMIN_USERS) == []
+    broker = pod_environment(objects, objects[("StatefulSet", "rabbitmq")], created_secrets)
+    assert (setup["OW_RABBITMQ_ADMIN_USER"], setup["OW_RABBITMQ_ADMIN_PASSWORD"]) == \
+        (broker["RABBITMQ_DEFAULT_USER"], broker["RABBITMQ_DEFAULT_PASS"])
+    assert setup["OW_ACCESS_BACKEND"] == "http" and setup["OW_RABBITMQ_MANAGEMENT_URL"].endswith(":15672")
+    database = pod_environment(objects, objects[("StatefulSet", "postgres")], created_secrets)
+    assert setup["OW_ADMIN_DATABASE_URL"].startswith(f"postgresql://{database['POSTGRES_USER']}:"
+                                                     f"{database['POSTGRES_PASSWORD']}@")
+
+
+def test_the_rating_links_key_is_notifys_and_the_portals_alone(objects, created_secrets):
+    envs = service_environments(objects, created_secrets)
+    holders = {service for service, env in envs.items() if "OW_PORTAL_SECRET" in env}
+    assert holders == {"notify", "portal"}
+    assert envs["notify"]["OW_PORTAL_SECRET"] == envs["portal"]["OW_PORTAL_SECRET"]
+
+
+def test_a_service_reading_another_services_secret_is_caught(objects, created_secrets):
+    review = copy.deepcopy(objects[("Deployment", "review")])
+    container(review)["envFrom"] = [{"secretRef": {"name": "onewindow-intake"}}]
+    fees = copy.deepcopy(objects[("Deployment", "fees")])
+    container(fees)["envFrom"] = [{"secretRef": {"name": ADMIN_SECRET}}]
+    envs = dict(service_environments(objects, created_secrets),
+                review=pod_environment(objects, review, created_secrets),
+                fees=pod_environment(objects, fees, created_secrets))
+    problems = "\n".join(credential_problems(envs, ADMIN_USERS, admin_passwords(created_secrets)))
+    assert "review and intake share a broker user" in problems
+    assert "fees connects to the broker as 'onewindow'" in problems
+    assert "fees holds what only the set-up may" in problems
+
+
+def test_the_readme_documents_the_secrets_script():
+    assert "bash deploy/k8s/create-secrets.sh" in README.read_text()
 
 
 def test_rabbitmq_is_a_three_node_cluster_of_quorum_queues(objects):
@@ -105,18 +200,19 @@ def test_postgres_has_one_primary(objects):
     assert container(pg)["readinessProbe"]["exec"]["command"][0] == "pg_isready"
 
 
-def test_every_secret_and_config_reference_resolves(objects, documented_secret):
+def test_every_secret_and_config_reference_resolves(objects, created_secrets):
     for name, obj in workloads(objects).items():
         for c in obj["spec"]["template"]["spec"]["containers"]:
             for env in c.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
-                    assert ref["name"] == "onewindow-secrets" and ref["key"] in documented_secret, (name, ref)
+                    assert ref["key"] in created_secrets.get(ref["name"], {}), (name, ref)
             for source in c.get("envFrom", []):
-                for ref_kind, obj_kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
-                    if ref_kind in source:
-                        assert (obj_kind, source[ref_kind]["name"]) in objects or \
-                            source[ref_kind]["name"] == "onewindow-secrets", (name, source)
+                if "configMapRef" in source:
+                    assert ("ConfigMap", source["configMapRef"]["name"]) in objects, (name, source)
+                if "secretRef" in source:
+                    assert source["secretRef"]["name"] in created_secrets or source["secretRef"].get("optional"), \
+                        (name, source)
 
 
 def test_cluster_prometheus_config_is_valid(objects, tmp_path):
@@ -190,12 +286,15 @@ def test_no_secret_is_committed(objects):
                         assert "valueFrom" in env, (path.name, env)
 
 
-def test_the_documented_secret_holds_no_literal_password(documented_secret):
-    for key in ("RABBITMQ_ERLANG_COOKIE", "RABBITMQ_DEFAULT_PASS", "POSTGRES_PASSWORD"):
-        assert documented_secret[key].startswith("$(openssl rand"), key     # generated when created
-    assert "$(openssl rand" in documented_secret["AMQP_URI"]
-    urls = [v for k, v in documented_secret.items() if k.endswith("_DATABASE_URL")]
-    assert len(urls) == len(CENTRE.names) + 1 and all("$(openssl rand" in url for url in urls)
+def test_the_secrets_script_holds_no_literal_password(created_secrets, tmp_path):
+    """Run again, the script makes every password anew: none is written in it."""
+    again = run_secrets_script(tmp_path)
+    assert again.keys() == created_secrets.keys()
+    for name, secret in created_secrets.items():
+        for key, value in secret.items():
+            if key in ("RABBITMQ_DEFAULT_USER", "OW_RABBITMQ_ADMIN_USER"):
+                continue
+            assert again[name][key] != value, (name, key)
 
 
 def test_every_pod_runs_unprivileged_on_a_read_only_root(objects):
