@@ -28,6 +28,25 @@ def run_cli(capsys, *argv):
 
 # ---------------------------------------------------------------- no broker needed
 
+def test_setup_with_service_users_names_every_missing_or_unusable_password_before_doing_anything(
+        capsys, monkeypatch):
+    for service in CENTRE.names:
+        monkeypatch.delenv(f"{service.upper()}_BROKER_PASSWORD", raising=False)
+        monkeypatch.setenv(f"{service.upper()}_DATABASE_PASSWORD", "a" * 24)
+    monkeypatch.setenv("INTAKE_DATABASE_PASSWORD", "short")
+    monkeypatch.setenv("FEES_DATABASE_PASSWORD", "has@and/in-a-uri-breaks")
+    monkeypatch.delenv("OW_PROBE_PASSWORD", raising=False)
+    # nothing is created: a database URL nobody answers would fail any attempt
+    monkeypatch.setenv("OW_ADMIN_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/postgres")
+    code, _, err = run_cli(capsys, "setup", "--service-users")
+    assert code == 1
+    for service in CENTRE.names:
+        assert f"{service.upper()}_BROKER_PASSWORD is not set" in err
+    assert "OW_PROBE_PASSWORD is not set" in err
+    assert "INTAKE_DATABASE_PASSWORD must be 16 or more" in err and "FEES_DATABASE_PASSWORD must be" in err
+    assert "REVIEW_DATABASE_PASSWORD" not in err and "connection" not in err.lower()
+
+
 def test_read_schedule_gives_every_day_of_the_year(tmp_path):
     path = tmp_path / "2089.txt"
     path.write_text(SCHEDULE_2089, encoding="utf-8")

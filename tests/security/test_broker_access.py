@@ -32,8 +32,12 @@ def locked_vhost(platform_env):
         users += [user for user, _ in services.values()]
         dept = access.create_department_user(vhost, "scjg", CENTRE.names, prefix=prefix)
         users.append(dept[0])
+        probe = (access.user_name(access.PROBE_USER, prefix), uuid.uuid4().hex)
+        access.apply_grant(vhost, *probe, access.probe_grant(CENTRE.names))
+        users.append(probe[0])
         uris = {svc: access.amqp_uri_for(u, p, vhost, BROKER) for svc, (u, p) in services.items()}
         uris["dept"] = access.amqp_uri_for(*dept, vhost, BROKER)
+        uris["probe"] = access.amqp_uri_for(*probe, vhost, BROKER)
         yield {"vhost": vhost, "admin": admin_uri, "uri": uris, "users": users}
     finally:
         for user in users:
@@ -222,3 +226,18 @@ def test_the_portal_serves_pages_as_its_own_least_privileged_user(locked_vhost, 
     asked = web.post(f"http://127.0.0.1:{port}/track", data={"csrf": csrf, "application_no": "ZW2026999999",
                                                              "phone": "13800138000"}, timeout=30)
     assert asked.status_code == 200 and "验证码" in asked.text  # intake.track answered the portal: no such case
+
+
+def test_the_probe_asks_for_health_and_nothing_else(locked_vhost, run_services):
+    """What the deployed health checks call as (ow-probe): anonymous calls of
+    `health`, refused by the broker anything else."""
+    from services.intake.service import IntakeService
+
+    probe = locked_vhost["uri"]["probe"]
+    run_services(IntakeService, intake={"AMQP_URI": locked_vhost["uri"]["intake"]})
+    with client.caller(probe, timeout=20, anonymous=True) as rpc:
+        assert rpc.intake.health()["ok"] is True
+    assert_refused(probe, publish("nameko-rpc", "intake.list_items"))
+    assert_refused(probe, publish("nameko-rpc", "review.tasks"))
+    assert_refused(probe, consume("rpc-intake"))
+    assert_refused(probe, consume(queue_of("review", "intake", "application_accepted")))
