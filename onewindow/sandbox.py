@@ -146,6 +146,7 @@ class Sandbox:
         self.caller_user = None
         self._principals = {}
         self._extra_databases = []
+        self._service_users, self._service_roles = [], []
 
     def open(self, setup=True):
         self.vhost = create_vhost(self.run_id)
@@ -199,6 +200,27 @@ class Sandbox:
         if url in self._extra_databases:
             self._extra_databases.remove(url)
 
+    def service_accounts(self):
+        """Each service's own broker user and database role, as `onewindow
+        setup --service-users` makes them for a deployment, named after this
+        sandbox (user and role names are broker- and server-wide), removed on
+        close: {service: the environment its process runs with}."""
+        from . import access, dbroles
+        access.declare_topology(self.amqp_uri, self.centre)
+        users = access.create_service_users(self.vhost, self.centre, prefix=self.run_id)
+        self._service_users += [user for user, _ in users.values()]
+        accounts = {}
+        for service, (user, password) in users.items():
+            self.principal(self.centre.principal_role(service), name=user)
+            url, database = self.databases[service], f"{self.run_id}_{service}"
+            role, role_password = dbroles.role_name(service, prefix=self.run_id), uuid.uuid4().hex
+            dbroles.grant(url, database, role, role_password)
+            self._service_roles.append(role)
+            accounts[service] = {"AMQP_URI": access.amqp_uri_for(user, password, self.vhost, self.broker),
+                                 f"{service.upper()}_DATABASE_URL": dbroles.url_for(url, database, role,
+                                                                                    role_password)}
+        return accounts
+
     def router(self, timeout=30):
         from .client import RoleRouter
         from .entrypoints import rpc_methods
@@ -210,10 +232,17 @@ class Sandbox:
             os.environ.update(self._saved)
         for service in list(self.databases):
             migrate.drop_database(config.admin_database_url(), f"{self.run_id}_{service}")
+        if self._service_roles:  # their rights went with the databases
+            import psycopg
+            from psycopg import sql
+            with psycopg.connect(config.admin_database_url(), autocommit=True) as conn:
+                for role in self._service_roles:
+                    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
         if self.vhost:
             delete_vhost(self.vhost)
-        if self.caller_user:
-            delete_user(self.caller_user)
+        for user in [self.caller_user, *self._service_users]:
+            if user:
+                delete_user(user)
 
     def __enter__(self):
         return self.open()

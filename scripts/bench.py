@@ -138,14 +138,17 @@ def driver_cpu_seconds():
 
 
 class ServiceProcesses:
-    """The four services, each in its own process as `make run` starts them,
-    with their CPU time and peak memory read from /proc."""
+    """The services, each in its own process as `make run` starts them (with
+    `accounts`, a sandbox's `service_accounts()`, as its own broker user and
+    database role, as deployed), with their CPU time and peak memory read
+    from /proc."""
 
-    def __init__(self):
+    def __init__(self, accounts=None):
         env = os.environ.copy()
         for service in CENTRE.names:
             env[f"{service.upper()}_METRICS_PORT"] = ""
-        self.procs = {s: start(["onewindow", "serve", s], env) for s in CENTRE.names}
+        self.procs = {s: start(["onewindow", "serve", s], dict(env, **(accounts or {}).get(s, {})))
+                      for s in CENTRE.names}
 
     def cpu_seconds(self):
         ticks = os.sysconf("SC_CLK_TCK")
@@ -206,8 +209,8 @@ def catalog_once_up():
         pool.close()
 
 
-def run_pipeline(cases, concurrency, seed):
-    services = ServiceProcesses()
+def run_pipeline(cases, concurrency, seed, accounts=None):
+    services = ServiceProcesses(accounts)
     try:
         items = catalog_once_up()
         plans = plan_month(items, cases, seed)
@@ -284,12 +287,18 @@ def main(argv=None):
     os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")
     os.environ.setdefault("OW_PORTAL_SECRET", uuid.uuid4().hex)  # without it no SMS carries a rating link
     os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
-    with Sandbox(CENTRE, "owbench"):
+    with Sandbox(CENTRE, "owbench") as sandbox:
+        # the services run as deployed: each its own broker user and database role
+        accounts = sandbox.service_accounts()
         # the two ceilings side by side, before the pipeline, on the same machine state
         ceiling = measure_ceiling(args.ceiling_calls, "bare")
         durable = measure_ceiling(args.ceiling_calls, "durable")
-        pipeline = run_pipeline(args.cases, args.concurrency, args.seed)
-        rush = measure_rush(args.rush_tickets, args.rush_windows, start, stop, wait_answer, ProxyPool, percentile)
+        pipeline = run_pipeline(args.cases, args.concurrency, args.seed, accounts)
+
+        def start_as_deployed(argv, env):
+            return start(argv, dict(env, **accounts[argv[-1]]))
+        rush = measure_rush(args.rush_tickets, args.rush_windows, start_as_deployed, stop, wait_answer, ProxyPool,
+                            percentile)
     efficiency = {"of_bare": round(pipeline["messages_per_second"] / ceiling["messages_per_second"], 3),
                   "of_durable": round(pipeline["messages_per_second"] / durable["messages_per_second"], 3)}
     print(json.dumps({

@@ -167,7 +167,7 @@ def main(argv=None):
     # py-amqp notes every confirm that arrives as a proxy's channel closes: noise, not news
     logging.getLogger("amqp").setLevel(logging.ERROR)
     with Sandbox(CENTRE, "owbg") as sandbox:
-        services = ServiceProcesses()
+        services = ServiceProcesses(sandbox.service_accounts())   # the gateway as its own user, role gateway
         try:
             base = f"http://{CENTRE.web_address('gateway').replace('0.0.0.0', '127.0.0.1')}"
             with sandbox.router(timeout=60) as rpc:

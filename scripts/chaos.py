@@ -48,7 +48,8 @@ import uuid  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from onewindow import access, config  # noqa: E402
+from onewindow import access, config, dbroles  # noqa: E402
+from onewindow.cli import service_database_urls  # noqa: E402
 from onewindow.sandbox import tag_impersonator  # noqa: E402
 from services.notify.providers import sink_figures  # noqa: E402
 from services.registry import CENTRE  # noqa: E402
@@ -172,14 +173,16 @@ class PrivatePostgres:
 
 
 class Services:
-    """The services, each in its own process as its own broker user, watched
-    like a process supervisor would (systemd, Kubernetes): one that exits is
-    started again and counted. A service in its long outage stays down."""
+    """The services, each in its own process as its own broker user and
+    database role, watched like a process supervisor would (systemd,
+    Kubernetes): one that exits is started again and counted. A service in
+    its long outage stays down."""
 
-    def __init__(self, log_dir, uris):
+    def __init__(self, log_dir, uris, databases):
         self.procs = {}
         self.log_dir = log_dir
         self.uris = uris
+        self.databases = {s: {f"{s.upper()}_DATABASE_URL": url} for s, url in databases.items()}
         self.exits = []
         self.down = set()
         for service in CENTRE.names:
@@ -187,7 +190,7 @@ class Services:
         self.watcher = eventlet.spawn(self.watch)
 
     def start(self, service):
-        env = dict(os.environ, AMQP_URI=self.uris[service],
+        env = dict(os.environ, AMQP_URI=self.uris[service], **self.databases[service],
                    **{f"{s.upper()}_METRICS_PORT": "" for s in CENTRE.names})
         log = open(os.path.join(self.log_dir, f"{service}.log"), "ab")
         self.procs[service] = subprocess.Popen([sys.executable, "-m", "onewindow", "serve", service], env=env,
@@ -337,7 +340,8 @@ def main(argv=None):
     try:
         CENTRE.set_up(quiet=True)
         uris, caller_uri, observer_uri = make_users()
-        services = Services(log_dir, uris)
+        # and each its own database role (rows of its own database only), as deployed
+        services = Services(log_dir, uris, service_database_urls(CENTRE))
         pool = ProxyPool(caller_uri, 2)
         for s in CENTRE.names:
             pool.call(s, "health", retry_for=90)
@@ -393,6 +397,7 @@ def main(argv=None):
         figures["faults_struck_while_cases_were_in_flight"] = sum(f["at"] < elapsed for f in applied)
         figures["services_exited_and_restarted"] = services.exits
         figures["least_privilege"] = {"services": {s: access.user_name(s) for s in CENTRE.names},
+                                      "database_roles": {s: dbroles.role_name(s) for s in CENTRE.names},
                                       "workload_calls_as": access.department_user_name("drill"),
                                       "events_watched_as": "ow-drill-observer"}
         figures["logs"] = log_dir

@@ -148,7 +148,7 @@ def main(argv=None):
                        "OW_RETENTION_DAYS": str(args.retention / 86400), "OW_PURGE_INTERVAL_SECONDS": "1"})
     samples, errors = [], []
     with Sandbox(CENTRE, "owsoak") as sandbox:
-        services = ServiceProcesses()
+        services = ServiceProcesses(sandbox.service_accounts())   # each its own user and role, as deployed
         try:
             items = catalog_once_up()
             measured = None
