@@ -211,7 +211,7 @@ class Sandbox:
         self._service_users += [user for user, _ in users.values()]
         accounts = {}
         for service, (user, password) in users.items():
-            self.principal(self.centre.principal_role(service), name=user)
+            self.principal(self.centre.member(service).role, name=user)
             url, database = self.databases[service], f"{self.run_id}_{service}"
             role, role_password = dbroles.role_name(service, prefix=self.run_id), uuid.uuid4().hex
             dbroles.grant(url, database, role, role_password)
