@@ -127,7 +127,7 @@ def cmd_run(args):
     from . import config, principals
 
     centre = args.centre
-    config.SETTINGS.validate(centre.names)  # a bad value stops here, not in a service
+    centre.validate()  # a bad value stops here, not in a service
     centre.set_up()
     databases = service_database_urls(centre)
     web = public_web(centre)

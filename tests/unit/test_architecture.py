@@ -1,10 +1,14 @@
 """The platform is a library: `onewindow/` never imports a service, and its
 modules import each other without a circle (also not through imports
-written inside functions)."""
+written inside functions). A process serving one service loads that
+service's code and no other's."""
 import ast
+import json
 import pathlib
 import subprocess
 import sys
+
+import pytest
 
 PLATFORM = pathlib.Path(__file__).resolve().parents[2] / "onewindow"
 
@@ -58,14 +62,63 @@ def test_platform_imports_form_no_circle():
         visit(m)
 
 
-def test_importing_every_platform_module_loads_no_service():
-    code = ("import sys, importlib\n"
-            f"for m in {modules()!r}: importlib.import_module('onewindow.' + m)\n"
-            "print(sorted(n for n in sys.modules if n == 'services' or n.startswith('services.')))")
+# One interpreter imports every platform module, then forks a child per
+# service that goes through `onewindow serve <service>` up to the point where
+# the container's extensions are set up and it would start consuming.
+PROBE = """
+import importlib, json, os, sys
+import nameko.runners
+
+def services_loaded():
+    return sorted({n.split(".")[1] for n in sys.modules if n.startswith("services.")})
+
+for m in MODULES:
+    importlib.import_module("onewindow." + m)
+print(json.dumps(["onewindow", services_loaded()]), flush=True)
+
+def set_up_and_stop(runner):
+    for container in runner.containers:
+        for extension in container.extensions:
+            extension.setup()
+    print(json.dumps([NAME, services_loaded()]), flush=True)
+    os._exit(0)
+
+nameko.runners.ServiceRunner.start = set_up_and_stop
+from onewindow import cli
+for NAME in NAMES:
+    if os.fork() == 0:
+        os._exit(10 + (cli.main(["serve", NAME]) or 0))  # only reached when serving failed
+    os.wait()
+"""
+
+
+# The gateway offers every other service's RPC methods over HTTP and builds its
+# routes from their classes at start: it alone reads the others' code.
+READS_EVERY_SERVICE = {"gateway"}
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    """{"onewindow" or a service: the service packages loaded}."""
+    from services.registry import CENTRE
+    names = [n for n in CENTRE.names if n not in READS_EVERY_SERVICE]
+    code = f"MODULES = {modules()!r}\nNAMES = {names!r}\n" + PROBE
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True,
-                         cwd=PLATFORM.parent, timeout=60)
+                         cwd=PLATFORM.parent, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    found = dict(json.loads(line) for line in out.stdout.splitlines())
+    assert set(found) == {"onewindow", *names}, out.stderr
+    return found
+
+
+def test_importing_every_platform_module_loads_no_service(loaded):
+    assert loaded["onewindow"] == []
+
+
+def test_serving_one_service_loads_no_other_service(loaded):
+    for name, packages in loaded.items():
+        if name != "onewindow":
+            assert packages == sorted({name, "registry"}), f"serving {name} loads {packages}"
 
 
 # The places allowed to touch the environment directly: the settings registry,
