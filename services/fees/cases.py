@@ -84,19 +84,24 @@ def problems_of(schema, data):
     return {}
 
 
+def bill(store, args):
+    found = store.bill_of_case(args["application_no"])
+    if found is None:
+        raise NotFound(f"no bill for {args['application_no']}")
+    return bill_view(found)
+
+
 # ------------------------------------------------------------ events in
 
-def case_accepted(store, event):
-    case = load(schemas.ApplicationAcceptedSchema, event)
+def case_accepted(store, case):
     store.record_case(case)
     if domain.issue_at_acceptance(case["kind"], case["fees"], case["free_registration"]):
         issue_bill(store, case["application_no"])
 
 
-def case_withdrawn(store, event):
+def case_withdrawn(store, data):
     """撤回: no bill is issued any more; an unpaid bill is cancelled, a paid
     one refunded as a whole by the rules of `refund`."""
-    data = load(schemas.ApplicationWithdrawnSchema, event)
     case = store.mark_withdrawn(data["application_no"], data["withdrawn_on"])
     if case is None:
         if data["accepted"]:
@@ -122,8 +127,7 @@ def case_withdrawn(store, event):
     return bill  # waived or refunded already: nothing is due either way
 
 
-def review_completed(store, event):
-    result = load(schemas.ReviewCompletedSchema, event)
+def review_completed(store, result):
     if result["outcome"] != "approved":
         return
     if store.case_for_update(result["application_no"]) is None:
@@ -205,16 +209,15 @@ def _bill_or_first_answer(store, bill_no, ref_name, ref, earlier_of, answer):
     return bill, answer(bill)
 
 
-def refund(store, bill_no, reason, refund_ref):
+def refund(store, args):
     """The whole bill back, line by line from each treasury account;
     idempotent on refund_ref."""
-    args = load(schemas.RefundSchema, {"bill_no": bill_no, "reason": reason, "refund_ref": refund_ref})
     bill, first = _bill_or_first_answer(store, args["bill_no"], "refund_ref", args["refund_ref"],
                                         store.refund_by_ref, refund_view)
     if first:
         return first
     domain.check_refund(bill)
-    with store.unique(f"refund_ref {refund_ref} was already used for another bill"):
+    with store.unique(f"refund_ref {args['refund_ref']} was already used for another bill"):
         refunded = store.record_refund(bill, args["reason"], args["refund_ref"])
     view = refund_view(refunded)
     store.emit("bill_refunded", dict(for_event(refunded), reason=view["reason"], refund_ref=view["refund_ref"],
@@ -223,17 +226,15 @@ def refund(store, bill_no, reason, refund_ref):
     return view
 
 
-def waive(store, bill_no, department, reason, waiver_ref):
+def waive(store, args):
     """Waive (减免) an unpaid bill: by the case's lead department or the
     department that owns every line; audited; books no cash."""
-    args = load(schemas.WaiveSchema, {"bill_no": bill_no, "department": department, "reason": reason,
-                                        "waiver_ref": waiver_ref})
     bill, first = _bill_or_first_answer(store, args["bill_no"], "waiver_ref", args["waiver_ref"],
                                         store.waiver, waiver_view)
     if first:
         return first
     domain.check_waiver(bill, args["department"], bill["lead_department"])
-    with store.unique(f"waiver_ref {waiver_ref} was already used for another bill"):
+    with store.unique(f"waiver_ref {args['waiver_ref']} was already used for another bill"):
         waived = store.record_waiver(bill, args["department"], args["reason"], args["waiver_ref"])
     view = waiver_view(waived)
     store.emit("bill_waived", dict(for_event(waived), department=view["department"], reason=view["reason"],
@@ -242,18 +243,16 @@ def waive(store, bill_no, department, reason, waiver_ref):
     return view
 
 
-def reduce(store, bill_no, department, lines, reduction_ref):
+def reduce(store, args):
     """减免 of single lines by the department owning them, each with its legal
     basis; booked in the journal; what is due drops. Idempotent on
     reduction_ref."""
-    args = load(schemas.ReduceSchema, {"bill_no": bill_no, "department": department, "lines": lines,
-                                         "reduction_ref": reduction_ref})
     bill, first = _bill_or_first_answer(store, args["bill_no"], "reduction_ref", args["reduction_ref"],
                                         store.reduction, lambda b: reduction_view(b, args["reduction_ref"]))
     if first:
         return first
     reduced = domain.check_reduction(bill, args["department"], args["lines"])
-    with store.unique(f"reduction_ref {reduction_ref} was already used for another bill"):
+    with store.unique(f"reduction_ref {args['reduction_ref']} was already used for another bill"):
         after = store.record_reduction(bill, args["department"], reduced, args["reduction_ref"])
     view = reduction_view(after, args["reduction_ref"])
     store.emit("bill_reduced", dict(for_event(after), department=args["department"],
@@ -274,8 +273,7 @@ def reduction_view(bill, reduction_ref):
 def remind_unpaid(store, calendar, days, as_of=None):
     """An unpaid bill is reminded by SMS once, `days` working days after it
     was issued (bill_reminder)."""
-    query = load(schemas.RemindQuery, {"as_of": as_of})
-    day = query["as_of"] or local_now().date()
+    day = as_of or local_now().date()
     if day > local_now().date():
         raise ValidationFailed({"as_of": ["must not be in the future"]})
     reminded = []

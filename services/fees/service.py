@@ -7,7 +7,6 @@ each fen booked to its department's treasury account (收支两条线).
 from onewindow.config import Setting, non_negative_float, positive_int
 from onewindow.db import Database
 from onewindow.entrypoints import event_handler, rpc, timer
-from onewindow.errors import NotFound
 from onewindow.metrics import Metrics
 from onewindow.principals import ANYONE, CASHIER, DEPARTMENT, OPERATOR, READERS, SUPERVISOR, WINDOW
 from onewindow.validation import load
@@ -40,25 +39,25 @@ class FeesService:
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
-        cases.case_accepted(self.store, event)
+        case = load(schemas.ApplicationAcceptedSchema, event)
+        cases.case_accepted(self.store, case)
 
     @event_handler("intake", "application_withdrawn")
     def on_application_withdrawn(self, event):
-        cases.case_withdrawn(self.store, event)
+        data = load(schemas.ApplicationWithdrawnSchema, event)
+        cases.case_withdrawn(self.store, data)
 
     @event_handler("review", "review_completed")
     def on_review_completed(self, event):
-        cases.review_completed(self.store, event)
+        result = load(schemas.ReviewCompletedSchema, event)
+        cases.review_completed(self.store, result)
 
     # ------------------------------------------------------------ bills
 
     @rpc(roles=(WINDOW, CASHIER, *READERS))
     def bill(self, application_no):
         args = load(schemas.ApplicationNoSchema, {"application_no": application_no})
-        bill = self.store.bill_of_case(args["application_no"])
-        if bill is None:
-            raise NotFound(f"no bill for {application_no}")
-        return cases.bill_view(bill)
+        return cases.bill(self.store, args)
 
     @rpc(roles=(CASHIER,))
     def pay(self, bill_no, amount_fen, method, payment_ref):
@@ -69,22 +68,28 @@ class FeesService:
     @rpc(roles=(CASHIER,))
     def refund(self, bill_no, reason, refund_ref):
         """The whole bill back; idempotent on refund_ref."""
-        return cases.refund(self.store, bill_no, reason, refund_ref)
+        args = load(schemas.RefundSchema, {"bill_no": bill_no, "reason": reason, "refund_ref": refund_ref})
+        return cases.refund(self.store, args)
 
     @rpc(roles=(DEPARTMENT,))
     def waive(self, bill_no, department, reason, waiver_ref):
         """Waive (减免) an unpaid bill; idempotent on waiver_ref."""
-        return cases.waive(self.store, bill_no, department, reason, waiver_ref)
+        args = load(schemas.WaiveSchema, {"bill_no": bill_no, "department": department, "reason": reason,
+                                          "waiver_ref": waiver_ref})
+        return cases.waive(self.store, args)
 
     @rpc(roles=(DEPARTMENT,))
     def reduce(self, bill_no, department, lines, reduction_ref):
         """减免 of single lines by the department owning them; idempotent on
         reduction_ref."""
-        return cases.reduce(self.store, bill_no, department, lines, reduction_ref)
+        args = load(schemas.ReduceSchema, {"bill_no": bill_no, "department": department, "lines": lines,
+                                           "reduction_ref": reduction_ref})
+        return cases.reduce(self.store, args)
 
     @rpc(roles=(SUPERVISOR, OPERATOR))
     def remind_unpaid(self, as_of=None):
-        return cases.remind_unpaid(self.store, self.calendar(), REMINDER_WORKING_DAYS(), as_of)
+        query = load(schemas.RemindQuery, {"as_of": as_of})
+        return cases.remind_unpaid(self.store, self.calendar(), REMINDER_WORKING_DAYS(), query["as_of"])
 
     @timer(interval=REMINDER_CHECK_SECONDS())
     def remind_unpaid_on_timer(self):

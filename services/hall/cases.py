@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from onewindow import personal, principals, workdays
 from onewindow.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from onewindow.validation import flatten, load, schema_instance, wire
+from onewindow.validation import flatten, schema_instance, wire
 
 from . import domain, metrics, schemas
 
@@ -162,8 +162,7 @@ def find_ticket(store, ticket_no, day, lock=False):
     return ticket
 
 
-def ticket(store, layout, ticket_no, day, at):
-    query = load(schemas.TicketQuery, {"ticket_no": ticket_no, "day": day})
+def ticket(store, layout, query, at):
     found = find_ticket(store, query["ticket_no"], query["day"] or at.date())
     view = ticket_view(store, layout, found, at)
     view["history"] = store.ticket_history(found)
@@ -184,10 +183,9 @@ def check_clerk(window, caller):
         raise Forbidden(f"{caller.name} is not a clerk of window {window.code}")
 
 
-def call_next(store, layout, window_code, client_ref, at, caller=None):
+def call_next(store, layout, query, at, caller=None):
     """The window's next ticket, or None when nobody waits. The window must
     have finished (or transferred) what it called before."""
-    query = load(schemas.CallNext, {"window_code": window_code, "client_ref": client_ref})
     window = check_window(layout, query["window_code"], caller)
     actor = name_of(caller)
 
@@ -227,10 +225,9 @@ def held_by(store, ticket_no, window_code, at):
     return found
 
 
-def recall(store, layout, ticket_no, window_code, client_ref, at, caller=None):
+def recall(store, layout, query, at, caller=None):
     """Call the ticket again. A remote ticket whose holder has not checked in
     lapses at its second call and the window is free for the next."""
-    query = load(schemas.AtWindow, {"ticket_no": ticket_no, "window_code": window_code, "client_ref": client_ref})
     check_window(layout, query["window_code"], caller)
     actor = name_of(caller)
 
@@ -249,11 +246,9 @@ def recall(store, layout, ticket_no, window_code, client_ref, at, caller=None):
     return once(store, "recall", query["client_ref"], query, work)
 
 
-def finish(store, layout, ticket_no, outcome, client_ref, application_no, at, caller=None):
+def finish(store, layout, query, at, caller=None):
     """Served (with the application the window submitted, so a case is traced
     from ticket to conclusion) or no-show."""
-    query = load(schemas.Finish, {"ticket_no": ticket_no, "outcome": outcome, "client_ref": client_ref,
-                                  "application_no": application_no})
     if query["outcome"] == "no_show" and query["application_no"]:
         raise ValidationFailed({"application_no": ["a no-show has no application"]})
 
@@ -280,10 +275,9 @@ def finish(store, layout, ticket_no, outcome, client_ref, application_no, at, ca
     return once(store, "finish", query["client_ref"], query, work)
 
 
-def transfer(store, layout, ticket_no, queue_code, client_ref, at, caller=None):
+def transfer(store, layout, query, at, caller=None):
     """Send a waiting or called ticket to another queue; it keeps the time it
     was taken, so it is called there before those who came later."""
-    query = load(schemas.Transfer, {"ticket_no": ticket_no, "queue_code": queue_code, "client_ref": client_ref})
     if query["queue_code"] not in layout.queues:
         raise ValidationFailed({"queue_code": [f"no queue {query['queue_code']}"]})
 
@@ -306,10 +300,9 @@ def transfer(store, layout, ticket_no, queue_code, client_ref, at, caller=None):
     return once(store, "transfer", query["client_ref"], query, work)
 
 
-def check_in(store, layout, ticket_no, client_ref, at, caller=None):
+def check_in(store, layout, query, at, caller=None):
     """A remote ticket holder arrives in the hall (scans at the kiosk)."""
     actor = name_of(caller)
-    query = load(schemas.CheckIn, {"ticket_no": ticket_no, "client_ref": client_ref})
 
     def work():
         found = find_ticket(store, query["ticket_no"], at.date(), lock=True)
@@ -364,8 +357,7 @@ def refresh_gauges(store, layout, at):
 
 # ------------------------------------------------------------ appointments
 
-def slots(store, layout, item_code, date, at):
-    query = load(schemas.SlotsQuery, {"item_code": item_code, "date": date})
+def slots(store, layout, query, at):
     cal = calendar(store)
     problems = domain.booking_problems(layout, cal, query["item_code"], query["date"], None, at)
     if "item_code" in problems or any("past" in p or "ahead" in p for p in problems.get("date", [])):
@@ -430,8 +422,7 @@ def book(store, layout, item_code, date, slot, phone, client_ref, at, caller=Non
     return once(store, "book", query["client_ref"], query, work)
 
 
-def cancel_booking(store, layout, appointment_no, client_ref, at, caller=None):
-    query = load(schemas.AppointmentRef, {"appointment_no": appointment_no, "client_ref": client_ref})
+def cancel_booking(store, layout, query, at, caller=None):
 
     def work():
         appointment = store.appointment(query["appointment_no"], lock=True)
@@ -449,19 +440,17 @@ def cancel_booking(store, layout, appointment_no, client_ref, at, caller=None):
     return once(store, "cancel_booking", query["client_ref"], query, work)
 
 
-def appointment(store, appointment_no):
-    query = load(schemas.AppointmentQuery, {"appointment_no": appointment_no})
+def appointment(store, query):
     found = store.appointment(query["appointment_no"])
     if found is None:
-        raise NotFound(f"no appointment {appointment_no}")
+        raise NotFound(f"no appointment {query['appointment_no']}")
     return appointment_view(found)
 
 
 def sweep(store, layout, as_of, at):
     """Remind tomorrow's appointments (from remind_at the day before) and
     count the missed ones (slot over, no ticket): once each."""
-    query = load(schemas.Sweep, {"as_of": as_of})
-    when = query["as_of"].astimezone(at.tzinfo) if query["as_of"] else at
+    when = as_of.astimezone(at.tzinfo) if as_of else at
     if when > at:
         raise ValidationFailed({"as_of": ["must not be in the future"]})
     reminded, missed = [], []
@@ -529,12 +518,10 @@ def locked_visit(store, visit_no):
     return visit
 
 
-def assign_visit(store, layout, visit_no, staff, client_ref, scheduled_date, at, caller=None):
+def assign_visit(store, layout, query, at, caller=None):
     """A staff member takes the visit on a working day (the preferred one
     unless another is given); the applicant is told by SMS."""
     actor = name_of(caller)
-    query = load(schemas.AssignVisit, {"visit_no": visit_no, "staff": staff, "client_ref": client_ref,
-                                       "scheduled_date": scheduled_date})
 
     def work():
         visit = locked_visit(store, query["visit_no"])
@@ -553,10 +540,8 @@ def assign_visit(store, layout, visit_no, staff, client_ref, scheduled_date, at,
     return once(store, "assign_visit", query["client_ref"], query, work)
 
 
-def complete_visit(store, layout, visit_no, client_ref, application_no, at, caller=None):
+def complete_visit(store, layout, query, at, caller=None):
     actor = name_of(caller)
-    query = load(schemas.CompleteVisit, {"visit_no": visit_no, "client_ref": client_ref,
-                                         "application_no": application_no})
 
     def work():
         visit = locked_visit(store, query["visit_no"])
@@ -573,16 +558,14 @@ def complete_visit(store, layout, visit_no, client_ref, application_no, at, call
     return once(store, "complete_visit", query["client_ref"], query, work)
 
 
-def visits(store, status):
-    query = load(schemas.VisitsQuery, {"status": status})
+def visits(store, query):
     views = [visit_view(v) for v in store.visits()]
     return [v for v in views if query["status"] in (None, v["status"])]
 
 
 # ------------------------------------------------------------ report
 
-def report(store, start, end):
-    query = load(schemas.Period, {"start": start, "end": end})
+def report(store, query):
     if query["end"] < query["start"]:
         raise ValidationFailed({"end": ["must not be before start"]})
     tickets, appointments, by_kind = store.report(query["start"], query["end"])

@@ -12,8 +12,9 @@ from onewindow.db import Database
 from onewindow.entrypoints import ServiceRpcProxy, http, rpc, timer
 from onewindow.metrics import Metrics
 from onewindow.principals import ANYONE, OPERATOR, PORTAL, READERS, SERVICE, SUPERVISOR, WINDOW
+from onewindow.validation import load
 
-from . import cases, screen
+from . import cases, schemas, screen
 from .settings import HallLayout
 from .store import HallStore
 
@@ -52,34 +53,41 @@ class HallService:
 
     @rpc(roles=(WINDOW, PORTAL, *READERS))
     def ticket(self, ticket_no, day=None):
-        return cases.ticket(self.store, self.hall.layout, ticket_no, day, cases.now())
+        query = load(schemas.TicketQuery, {"ticket_no": ticket_no, "day": day})
+        return cases.ticket(self.store, self.hall.layout, query, cases.now())
 
     @rpc(roles=(WINDOW,))
     def check_in(self, ticket_no, client_ref):
-        return cases.check_in(self.store, self.hall.layout, ticket_no, client_ref, cases.now(), self.caller)
+        query = load(schemas.CheckIn, {"ticket_no": ticket_no, "client_ref": client_ref})
+        return cases.check_in(self.store, self.hall.layout, query, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW,))
     def call_next(self, window_code, client_ref):
-        return cases.call_next(self.store, self.hall.layout, window_code, client_ref, cases.now(), self.caller)
+        query = load(schemas.CallNext, {"window_code": window_code, "client_ref": client_ref})
+        return cases.call_next(self.store, self.hall.layout, query, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW,))
     def recall(self, ticket_no, window_code, client_ref):
-        return cases.recall(self.store, self.hall.layout, ticket_no, window_code, client_ref, cases.now(), self.caller)
+        query = load(schemas.AtWindow, {"ticket_no": ticket_no, "window_code": window_code, "client_ref": client_ref})
+        return cases.recall(self.store, self.hall.layout, query, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW,))
     def finish(self, ticket_no, outcome, client_ref, application_no=None):
-        return cases.finish(self.store, self.hall.layout, ticket_no, outcome, client_ref, application_no, cases.now(),
-                            self.caller)
+        query = load(schemas.Finish, {"ticket_no": ticket_no, "outcome": outcome, "client_ref": client_ref,
+                                      "application_no": application_no})
+        return cases.finish(self.store, self.hall.layout, query, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW,))
     def transfer(self, ticket_no, queue_code, client_ref):
-        return cases.transfer(self.store, self.hall.layout, ticket_no, queue_code, client_ref, cases.now(), self.caller)
+        query = load(schemas.Transfer, {"ticket_no": ticket_no, "queue_code": queue_code, "client_ref": client_ref})
+        return cases.transfer(self.store, self.hall.layout, query, cases.now(), self.caller)
 
     # ------------------------------------------------------------ appointments
 
     @rpc(roles=(WINDOW, PORTAL, *READERS))
     def slots(self, item_code, date):
-        return cases.slots(self.store, self.hall.layout, item_code, date, cases.now())
+        query = load(schemas.SlotsQuery, {"item_code": item_code, "date": date})
+        return cases.slots(self.store, self.hall.layout, query, cases.now())
 
     @rpc(roles=(WINDOW, PORTAL))
     def book(self, item_code, date, slot, phone, client_ref):
@@ -87,16 +95,19 @@ class HallService:
 
     @rpc(roles=(WINDOW, PORTAL))
     def cancel_booking(self, appointment_no, client_ref):
-        return cases.cancel_booking(self.store, self.hall.layout, appointment_no, client_ref, cases.now())
+        query = load(schemas.AppointmentRef, {"appointment_no": appointment_no, "client_ref": client_ref})
+        return cases.cancel_booking(self.store, self.hall.layout, query, cases.now())
 
     @rpc(roles=(WINDOW, PORTAL, *READERS))
     def appointment(self, appointment_no):
-        return cases.appointment(self.store, appointment_no)
+        query = load(schemas.AppointmentQuery, {"appointment_no": appointment_no})
+        return cases.appointment(self.store, query)
 
     @rpc(roles=(SUPERVISOR, OPERATOR))
     def sweep(self, as_of=None):
         """Send the reminders due and count missed appointments (also on a timer)."""
-        return cases.sweep(self.store, self.hall.layout, as_of, cases.now())
+        query = load(schemas.Sweep, {"as_of": as_of})
+        return cases.sweep(self.store, self.hall.layout, query["as_of"], cases.now())
 
     @timer(interval=SWEEP_SECONDS())
     def sweep_on_timer(self):
@@ -111,23 +122,27 @@ class HallService:
 
     @rpc(roles=(WINDOW, SUPERVISOR))
     def assign_visit(self, visit_no, staff, client_ref, scheduled_date=None):
-        return cases.assign_visit(self.store, self.hall.layout, visit_no, staff, client_ref, scheduled_date,
-                                  cases.now(), self.caller)
+        query = load(schemas.AssignVisit, {"visit_no": visit_no, "staff": staff, "client_ref": client_ref,
+                                           "scheduled_date": scheduled_date})
+        return cases.assign_visit(self.store, self.hall.layout, query, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW,))
     def complete_visit(self, visit_no, client_ref, application_no=None):
-        return cases.complete_visit(self.store, self.hall.layout, visit_no, client_ref, application_no, cases.now(),
-                                    self.caller)
+        query = load(schemas.CompleteVisit, {"visit_no": visit_no, "client_ref": client_ref,
+                                             "application_no": application_no})
+        return cases.complete_visit(self.store, self.hall.layout, query, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW, *READERS))
     def visits(self, status=None):
-        return cases.visits(self.store, status)
+        query = load(schemas.VisitsQuery, {"status": status})
+        return cases.visits(self.store, query)
 
     # ------------------------------------------------------------ figures
 
     @rpc(roles=(SERVICE, *READERS))
     def report(self, start, end):
-        return cases.report(self.store, start, end)
+        query = load(schemas.Period, {"start": start, "end": end})
+        return cases.report(self.store, query)
 
     @timer(interval=GAUGE_SECONDS())
     def refresh_gauges(self):

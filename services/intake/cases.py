@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from onewindow import config, logs, personal
 from onewindow.errors import Conflict, NotFound, PrerequisiteMissing, ValidationFailed
-from onewindow.validation import load, wire
+from onewindow.validation import wire
 from onewindow.workdays import local_now, today
 
 from . import domain, schemas, settings
@@ -221,13 +221,12 @@ def _completed_payload(case, outcome, on):
 
 # ------------------------------------------------------------------ supplement
 
-def supplement(store, calendar, application_no, materials, client_ref, on=None, by=None):
+def supplement(store, calendar, data, on=None, by=None):
     on = on or today()
-    data = load(schemas.SupplementSchema, {"application_no": application_no, "materials": materials,
-                                             "client_ref": client_ref})
-    case = store.case(data["application_no"])
+    application_no = data["application_no"]
+    case = store.case(application_no)
     if case is None:
-        raise NotFound(f"no application {data['application_no']}")
+        raise NotFound(f"no application {application_no}")
     if case["status"] in (domain.REFUSED, domain.WITHDRAWN):
         raise Conflict(f"application {case['application_no']} is {case['status']}")
     catalog = store.catalog(case["catalog_version"])
@@ -235,7 +234,7 @@ def supplement(store, calendar, application_no, materials, client_ref, on=None, 
     schemas.check_supplied_materials(item, data["materials"], case["missing_materials"])
     if not store.claim_request("supplement", data["client_ref"]):
         return _first_result(store, "supplement", data["client_ref"])
-    case = store.case(data["application_no"], lock=True)
+    case = store.case(application_no, lock=True)
     if case["status"] in (domain.REFUSED, domain.WITHDRAWN):  # withdrawn since the first look
         raise Conflict(f"application {case['application_no']} is {case['status']}")
     if case["materials_stage"] is None:
@@ -568,9 +567,8 @@ def record(store, application_no):
     }
 
 
-def track(store, application_no, phone):
+def track(store, data):
     """What the applicant may see; a wrong phone looks exactly like no case."""
-    data = load(schemas.TrackQuery, {"application_no": application_no, "phone": phone})
     case = store.case(data["application_no"])
     if (case is None or not personal.is_mainland_mobile(data["phone"])
             or personal.normal_phone(data["phone"]) != case["applicant_phone"]):
@@ -600,8 +598,7 @@ def track(store, application_no, phone):
     }
 
 
-def rate(store, application_no, score, comment, by=None):
-    data = load(schemas.Rating, {"application_no": application_no, "score": score, "comment": comment})
+def rate(store, data, by=None):
     case = store.case(data["application_no"], lock=True)
     if case is None:
         raise NotFound(f"no application {data['application_no']}")
@@ -620,11 +617,10 @@ def rate(store, application_no, score, comment, by=None):
             "rated_at": rated_at}
 
 
-def report(store, start, end, on=None, hall=None):
+def report(store, period, on=None, hall=None):
     """The centre's headline figures for the period. `hall(start, end)` gives
     the hall's appointments, home visits, tickets and average wait, or None
     where the centre runs no hall service (then they are 0)."""
-    period = load(schemas.Period, {"start": start, "end": end})
     start, end = period["start"], period["end"]
     figures = store.period_figures(start, end)
     on = on or today()
@@ -686,11 +682,10 @@ def _remember(store, operation, client_ref, application_no, result):
     return result
 
 
-def refuse(store, application, reasons, legal_basis, on=None, window=None, by=None):
+def refuse(store, data, on=None, window=None, by=None):
     """不予受理: a numbered refusal with its reasons and legal basis. The
     application may name an item outside the catalog (outside the remit)."""
     on = on or today()
-    data = load(schemas.Refusal, {"application": application, "reasons": reasons, "legal_basis": legal_basis})
     app = data["application"]
     first = _claimed(store, "refuse", app["client_ref"])
     if first is not None:
@@ -734,11 +729,10 @@ def refuse(store, application, reasons, legal_basis, on=None, window=None, by=No
     return _remember(store, "refuse", app["client_ref"], application_no, result)
 
 
-def withdraw(store, application_no, reason, client_ref, on=None, by=None):
+def withdraw(store, data, on=None, by=None):
     """撤回 before conclusion: review's open tasks become moot and fees
     cancels an unpaid bill or refunds a paid one, on the event."""
     on = on or today()
-    data = load(schemas.Withdrawal, {"application_no": application_no, "reason": reason, "client_ref": client_ref})
     case = store.case(data["application_no"], lock=True)
     if case is None:
         raise NotFound(f"no application {data['application_no']}")
@@ -772,13 +766,9 @@ def inquiry_view(row):
             "referred_to": row["referred_to"], "asked_at": row["asked_at"], "asked_on": row["asked_on"]}
 
 
-def register_inquiry(store, channel, topic, answered_by, item_code=None, phone=None, referred_to=None,
-                     client_ref=None, window=None, on=None):
+def register_inquiry(store, data, window=None, on=None):
     """首问负责: who answered a consultation first and where it was referred."""
     on = on or today()
-    data = load(schemas.Inquiry, {"channel": channel, "topic": topic, "answered_by": answered_by,
-                                  "item_code": item_code, "phone": phone, "referred_to": referred_to,
-                                  "client_ref": client_ref})
     if data["item_code"] and store.current_catalog().item(data["item_code"]) is None:
         raise ValidationFailed({"item_code": ["unknown item"]})
     first = _claimed(store, "inquiry", data["client_ref"])
@@ -812,13 +802,10 @@ def _complaint_event(row, catalog=None):
             "due_date": row["due_date"], "received_on": row["received_on"]}
 
 
-def complain(store, calendar, text, phone, application_no=None, department=None, client_ref=None, on=None,
-             by=None):
+def complain(store, calendar, data, on=None, by=None):
     """投诉: numbered, due in working days, answered by the department
     concerned (the case's lead department when only the case is named)."""
     on = on or today()
-    data = load(schemas.Complaint, {"text": text, "phone": phone, "application_no": application_no,
-                                    "department": department, "client_ref": client_ref})
     catalog = store.current_catalog()
     problems = {}
     case = store.case(data["application_no"]) if data["application_no"] else None
@@ -847,14 +834,12 @@ def complain(store, calendar, text, phone, application_no=None, department=None,
     return _remember(store, "complain", data["client_ref"], data["application_no"], complaint_view(row))
 
 
-def complaints(store, status=None):
-    query = load(schemas.ComplaintQuery, {"status": status})
+def complaints(store, query):
     return [complaint_view(row) for row in store.complaints(query["status"])]
 
 
-def answer_complaint(store, complaint_no, answer, client_ref, on=None, by=None):
+def answer_complaint(store, data, on=None, by=None):
     on = on or today()
-    data = load(schemas.ComplaintAnswer, {"complaint_no": complaint_no, "answer": answer, "client_ref": client_ref})
     row = store.complaint(data["complaint_no"], lock=True)
     if row is None:
         raise NotFound(f"no complaint {data['complaint_no']}")
@@ -878,8 +863,7 @@ def supervise_complaints(store, calendar, as_of=None, dry_run=False):
     """Electronic supervision of unanswered complaints, as of a day: a
     warning when one working day is left, a supervision notice (督办) once
     overdue, each once. A day in the future only with dry_run."""
-    query = load(schemas.SupervisionQuery, {"as_of": as_of})
-    day = query["as_of"] or today()
+    day = as_of or today()
     if day > today() and not dry_run:
         raise ValidationFailed({"as_of": ["a day in the future is allowed only with dry_run"]})
     catalog = store.current_catalog()
@@ -905,10 +889,9 @@ def supervise_complaints(store, calendar, as_of=None, dry_run=False):
 
 # ------------------------------------------------------------------ publicity and ranking
 
-def publicity(store, start, end, on=None):
+def publicity(store, period, on=None):
     """办件公示: the cases concluded in the period, personal data masked,
     on time or not."""
-    period = load(schemas.Period, {"start": start, "end": end})
     on = on or today()
     return [{"application_no": row["application_no"], "item_code": row["item_code"], "item_name": row["item_name"],
              "applicant": personal.mask_name(row["applicant"]["name"]), "outcome": row["outcome"],
@@ -918,11 +901,10 @@ def publicity(store, start, end, on=None):
             for row in store.concluded_cases(period["start"], period["end"])]
 
 
-def ranking(store, calendar, start, end, by, on=None):
+def ranking(store, calendar, query, on=None):
     """选优评差 of the cases concluded in the period, by department, window
     or reviewer. Working days run from the case's acceptance to the decision
     (the department's own for departments and reviewers)."""
-    query = load(schemas.RankingQuery, {"start": start, "end": end, "by": by})
     start, end, by = query["start"], query["end"], query["by"]
     on = on or today()
     rows = []
@@ -947,8 +929,7 @@ def ranking(store, calendar, start, end, by, on=None):
             "lines": domain.ranking(rows, store.complaint_counts(start, end, by))}
 
 
-def due_date(store, calendar, item_code, accepted_on):
-    data = load(schemas.DueDateQuery, {"item_code": item_code, "accepted_on": accepted_on})
+def due_date(store, calendar, data):
     catalog = store.current_catalog()
     item = catalog.item(data["item_code"])
     if item is None:

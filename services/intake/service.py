@@ -10,9 +10,10 @@ from onewindow.entrypoints import ServiceRpcProxy, event_handler, rpc, timer
 from onewindow.errors import NotFound
 from onewindow.metrics import Metrics
 from onewindow.principals import ANYONE, OPERATOR, PORTAL, READERS, SUPERVISOR, WINDOW
+from onewindow.validation import load
 from onewindow.workdays import CalendarCache
 
-from . import cases
+from . import cases, schemas
 from . import metrics as intake_metrics
 from .store import IntakeStore
 
@@ -56,7 +57,8 @@ class IntakeService:
 
     @rpc(roles=ANYONE)
     def due_date(self, item_code, accepted_on):
-        return cases.due_date(self.store, self.calendar(), item_code, accepted_on)
+        data = load(schemas.DueDateQuery, {"item_code": item_code, "accepted_on": accepted_on})
+        return cases.due_date(self.store, self.calendar(), data)
 
     @rpc(roles=(OPERATOR,))
     def recompute_provisional(self):
@@ -77,8 +79,9 @@ class IntakeService:
 
     @rpc(roles=(WINDOW, PORTAL))
     def supplement(self, application_no, materials, client_ref):
-        return cases.supplement(self.store, self.calendar(), application_no, materials, client_ref,
-                                by=self.caller.label())
+        data = load(schemas.SupplementSchema, {"application_no": application_no, "materials": materials,
+                                               "client_ref": client_ref})
+        return cases.supplement(self.store, self.calendar(), data, by=self.caller.label())
 
     @rpc(roles=(WINDOW, *READERS))
     def get(self, application_no):
@@ -86,15 +89,18 @@ class IntakeService:
 
     @rpc(roles=(PORTAL,))
     def track(self, application_no, phone):
-        return cases.track(self.store, application_no, phone)
+        data = load(schemas.TrackQuery, {"application_no": application_no, "phone": phone})
+        return cases.track(self.store, data)
 
     @rpc(roles=(PORTAL,))
     def rate(self, application_no, score, comment=None):
-        return cases.rate(self.store, application_no, score, comment, by=self.caller.label())
+        data = load(schemas.Rating, {"application_no": application_no, "score": score, "comment": comment})
+        return cases.rate(self.store, data, by=self.caller.label())
 
     @rpc(roles=READERS)
     def report(self, start, end):
-        return cases.report(self.store, start, end, hall=self.hall_figures)
+        period = load(schemas.Period, {"start": start, "end": end})
+        return cases.report(self.store, period, hall=self.hall_figures)
 
     def hall_figures(self, start, end):
         """The hall's figures of the period, or None where no hall service
@@ -113,35 +119,42 @@ class IntakeService:
 
     @rpc(roles=(WINDOW,))
     def refuse(self, application, reasons, legal_basis):
-        return cases.refuse(self.store, application, reasons, legal_basis, window=self.window(),
-                            by=self.caller.label())
+        data = load(schemas.Refusal, {"application": application, "reasons": reasons, "legal_basis": legal_basis})
+        return cases.refuse(self.store, data, window=self.window(), by=self.caller.label())
 
     @rpc(roles=(WINDOW,))
     def withdraw(self, application_no, reason, client_ref):
-        return cases.withdraw(self.store, application_no, reason, client_ref, by=self.caller.label())
+        data = load(schemas.Withdrawal, {"application_no": application_no, "reason": reason, "client_ref": client_ref})
+        return cases.withdraw(self.store, data, by=self.caller.label())
 
     @rpc(roles=(WINDOW,))
     def register_inquiry(self, channel, topic, answered_by, item_code=None, phone=None, referred_to=None,
                          client_ref=None):
-        return cases.register_inquiry(self.store, channel, topic, answered_by, item_code, phone, referred_to,
-                                      client_ref, window=self.window())
+        data = load(schemas.Inquiry, {"channel": channel, "topic": topic, "answered_by": answered_by,
+                                      "item_code": item_code, "phone": phone, "referred_to": referred_to,
+                                      "client_ref": client_ref})
+        return cases.register_inquiry(self.store, data, window=self.window())
 
     @rpc(roles=(WINDOW, PORTAL))
     def complain(self, text, phone, application_no=None, department=None, client_ref=None):
-        return cases.complain(self.store, self.calendar(), text, phone, application_no, department, client_ref,
-                              by=self.caller.label())
+        data = load(schemas.Complaint, {"text": text, "phone": phone, "application_no": application_no,
+                                        "department": department, "client_ref": client_ref})
+        return cases.complain(self.store, self.calendar(), data, by=self.caller.label())
 
     @rpc(roles=(WINDOW, *READERS))
     def complaints(self, status=None):
-        return cases.complaints(self.store, status)
+        query = load(schemas.ComplaintQuery, {"status": status})
+        return cases.complaints(self.store, query)
 
     @rpc(roles=(WINDOW, SUPERVISOR))
     def answer_complaint(self, complaint_no, answer, client_ref):
-        return cases.answer_complaint(self.store, complaint_no, answer, client_ref, by=self.caller.label())
+        data = load(schemas.ComplaintAnswer, {"complaint_no": complaint_no, "answer": answer, "client_ref": client_ref})
+        return cases.answer_complaint(self.store, data, by=self.caller.label())
 
     @rpc(roles=(SUPERVISOR,))
     def supervise_complaints(self, as_of=None, dry_run=False):
-        return cases.supervise_complaints(self.store, self.calendar(), as_of, dry_run)
+        query = load(schemas.SupervisionQuery, {"as_of": as_of})
+        return cases.supervise_complaints(self.store, self.calendar(), query["as_of"], dry_run)
 
     @timer(interval=COMPLAINT_SUPERVISION_SECONDS())
     def supervise_complaints_on_timer(self):
@@ -149,11 +162,13 @@ class IntakeService:
 
     @rpc(roles=(WINDOW, PORTAL, *READERS))
     def publicity(self, start, end):
-        return cases.publicity(self.store, start, end)
+        period = load(schemas.Period, {"start": start, "end": end})
+        return cases.publicity(self.store, period)
 
     @rpc(roles=(WINDOW, *READERS))
     def ranking(self, start, end, by):
-        return cases.ranking(self.store, self.calendar(), start, end, by)
+        query = load(schemas.RankingQuery, {"start": start, "end": end, "by": by})
+        return cases.ranking(self.store, self.calendar(), query)
 
     # ---------------------------------------------------------------- events in
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from onewindow import config
 from onewindow.errors import Conflict, Forbidden, NotFound, PrerequisiteMissing, ValidationFailed
+from onewindow.principals import DEPARTMENT
 from onewindow.validation import load
 from onewindow.workdays import local_now, today
 
@@ -157,6 +158,36 @@ def record(store, task, calendar, decision, reviewer, acting_for, opinion, legal
     return after
 
 
+def application(store, query, caller):
+    """A case under review with its tasks, history and supervision notices;
+    a department sees only the cases it has a task in."""
+    found = store.application(query["application_no"])
+    if found is None:
+        raise NotFound(f"no application {query['application_no']} under review")
+    no = found["application_no"]
+    tasks = store.tasks_of(no)
+    if caller.role == DEPARTMENT and all(t["department"] != caller.department for t in tasks):
+        raise Forbidden(f"{no} has no task of {caller.department}")
+    rosters = store.rosters({t["department"] for t in tasks})
+    return {
+        "application_no": no, "status": found["status"], "item_code": found["item_code"],
+        "item_name": found["item_name"], "clock": found["clock"], "completed_at": found["completed_at"],
+        "tasks": [task_view(t, rosters.get(t["department"])) for t in tasks],
+        "history": [history_view(h) for h in store.history_of(no)],
+        "supervision_notices": [
+            {k: n[k] for k in ("task_id", "department", "clock", "level", "notice_no", "due_date",
+                               "working_days", "as_of", "issued_at", "answered_at")}
+            for n in store.notices_of(no)],
+    }
+
+
+def roster(store, department):
+    found = store.roster(department)
+    if found is None:
+        raise NotFound(f"no roster for {department}")
+    return roster_view(found)
+
+
 def own_task(store, task_id, department):
     """(task, its case locked) for a change by `department`: NotFound for an
     unknown task, Forbidden for another department's."""
@@ -217,9 +248,8 @@ def decide(store, data, by=None):
     return result
 
 
-def accept(store, event):
+def accept(store, data):
     """One task per department of an accepted case (instant items have none)."""
-    data = load(schemas.ApplicationAccepted, event)
     departments = {}
     for department in data["departments"]:
         departments.setdefault(department["code"], department)
@@ -255,9 +285,8 @@ def accept(store, event):
                 | {"item_code": data["item_code"], "item_name": data["item_name"]})
 
 
-def restart(store, event):
+def restart(store, data):
     """补正 completed: every task not approved starts a fresh clock (restart, not resume)."""
-    data = load(schemas.MaterialsSupplemented, event)
     no = data["application_no"]
     application = store.lock_application(no)
     if application is None:
@@ -289,10 +318,9 @@ def restart(store, event):
     store.set_application_status(no, "in_review", next_clock=True)
 
 
-def withdraw(store, event):
+def withdraw(store, data):
     """撤回: the applicant withdrew before conclusion; open tasks become moot
     and the case is no longer reviewed or supervised."""
-    data = load(schemas.ApplicationWithdrawn, event)
     no = data["application_no"]
     application = store.lock_application(no)
     if application is None:

@@ -4,7 +4,6 @@ import logging
 from onewindow.config import Setting, non_negative_float, positive_int
 from onewindow.db import Database
 from onewindow.entrypoints import event_handler, rpc, timer
-from onewindow.errors import Forbidden, NotFound
 from onewindow.metrics import Metrics
 from onewindow.principals import ANYONE, DEPARTMENT, OPERATOR, READERS, SERVICE, SUPERVISOR, WINDOW
 from onewindow.validation import load
@@ -71,24 +70,7 @@ class ReviewService:
     @rpc(roles=(WINDOW, DEPARTMENT, *READERS))
     def application(self, application_no):
         query = load(schemas.ApplicationQuery, {"application_no": application_no})
-        application = self.store.application(query["application_no"])
-        if application is None:
-            raise NotFound(f"no application {query['application_no']} under review")
-        tasks = self.store.tasks_of(application["application_no"])
-        if self.caller.role == DEPARTMENT and all(t["department"] != self.caller.department for t in tasks):
-            raise Forbidden(f"{application['application_no']} has no task of {self.caller.department}")
-        rosters = self.store.rosters({t["department"] for t in tasks})
-        return {
-            "application_no": application["application_no"], "status": application["status"],
-            "item_code": application["item_code"], "item_name": application["item_name"],
-            "clock": application["clock"], "completed_at": application["completed_at"],
-            "tasks": [cases.task_view(t, rosters.get(t["department"])) for t in tasks],
-            "history": [cases.history_view(h) for h in self.store.history_of(application["application_no"])],
-            "supervision_notices": [
-                {k: n[k] for k in ("task_id", "department", "clock", "level", "notice_no", "due_date",
-                                   "working_days", "as_of", "issued_at", "answered_at")}
-                for n in self.store.notices_of(application["application_no"])],
-        }
+        return cases.application(self.store, query, self.caller)
 
     @rpc(roles=(DEPARTMENT,))
     def decide(self, task_id, department, reviewer, decision, opinion, client_ref, missing_materials=None,
@@ -102,10 +84,7 @@ class ReviewService:
 
     @rpc(roles=(DEPARTMENT, *READERS))
     def roster(self, department):
-        roster = self.store.roster(department)
-        if roster is None:
-            raise NotFound(f"no roster for {department}")
-        return cases.roster_view(roster)
+        return cases.roster(self.store, department)
 
     @rpc(roles=(SUPERVISOR,))
     def set_roster(self, department, primary, backup, primary_phone=None, backup_phone=None, department_name=None):
@@ -137,15 +116,18 @@ class ReviewService:
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
-        cases.accept(self.store, event)
+        data = load(schemas.ApplicationAccepted, event)
+        cases.accept(self.store, data)
         cases.refresh_gauges(self.store)
 
     @event_handler("intake", "application_withdrawn")
     def on_application_withdrawn(self, event):
-        cases.withdraw(self.store, event)
+        data = load(schemas.ApplicationWithdrawn, event)
+        cases.withdraw(self.store, data)
         cases.refresh_gauges(self.store)
 
     @event_handler("intake", "materials_supplemented")
     def on_materials_supplemented(self, event):
-        cases.restart(self.store, event)
+        data = load(schemas.MaterialsSupplemented, event)
+        cases.restart(self.store, data)
         cases.refresh_gauges(self.store)

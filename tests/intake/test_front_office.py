@@ -9,7 +9,8 @@ import pytest
 from nameko.exceptions import RemoteError
 
 from onewindow.workdays import WorkdayCalendar
-from services.intake import cases
+from onewindow.validation import load
+from services.intake import cases, schemas
 from services.intake import store as intake_store
 from tests.intake.conftest import application
 
@@ -108,7 +109,8 @@ def test_inquiries_and_complaints_are_numbered_listed_answered_and_supervised(in
 
     # an older complaint, received on a replayed day, left unanswered past its due date
     old = replay(platform_env, lambda store: cases.complain(
-        store, calendar, "补正材料一直没有回音", "13800001111", department="QS", on=datetime.date(2026, 3, 2)))
+        store, calendar, load(schemas.Complaint, {"text": "补正材料一直没有回音", "phone": "13800001111",
+                                                  "department": "QS"}), on=datetime.date(2026, 3, 2)))
     result = rpc.intake.supervise_complaints("2026-03-06")          # one working day left
     assert old["complaint_no"] in result["warnings"] and old["complaint_no"] not in result["overdue"]
     result = rpc.intake.supervise_complaints("2026-03-12")          # past 2026-03-09
@@ -209,17 +211,21 @@ def test_a_replayed_month_reports_exact_figures(platform_env, extra_database):
     # F: an instant item without fee, done on the spot
     f = submit("ENT-NAME", day(6), window="W01")
     # G: refused; H: withdrawn before its due date
-    run(lambda s: cases.refuse(s, dict(application("ENT-EST"), item_name="出入境证件", item_code=None),
-                               REFUSAL_REASONS, "《行政许可法》第三十二条", on=day(5)))
+    run(lambda s: cases.refuse(s, load(schemas.Refusal, {
+        "application": dict(application("ENT-EST"), item_name="出入境证件", item_code=None),
+        "reasons": REFUSAL_REASONS, "legal_basis": "《行政许可法》第三十二条"}), on=day(5)))
     h = submit("MR-CHANGE", day(6), window="W01")
-    run(lambda s: cases.withdraw(s, h["application_no"], "申请人撤回", "w-h", on=day(7)))
+    run(lambda s: cases.withdraw(s, load(schemas.Withdrawal, {
+        "application_no": h["application_no"], "reason": "申请人撤回", "client_ref": "w-h"}), on=day(7)))
     for window, topic in (("W01", "企业开办"), ("W01", "企业开办"), ("W02", "税务登记")):
-        run(lambda s: cases.register_inquiry(s, "window", topic, "首问人", window=window, on=day(10)))
-    run(lambda s: cases.complain(s, calendar, "等候时间过长", "13800001111", application_no=d["application_no"],
-                                 on=day(12)))
+        run(lambda s: cases.register_inquiry(s, load(schemas.Inquiry, {
+            "channel": "window", "topic": topic, "answered_by": "首问人"}), window=window, on=day(10)))
+    run(lambda s: cases.complain(s, calendar, load(schemas.Complaint, {
+        "text": "等候时间过长", "phone": "13800001111", "application_no": d["application_no"]}), on=day(12)))
 
     assert (a["status"], b["status"], f["status"]) == ("accepted", "awaiting_payment", "completed")
-    report = run(lambda s: cases.report(s, MARCH, day(31), on=datetime.date(2025, 4, 30)))
+    period = load(schemas.Period, {"start": MARCH, "end": day(31)})
+    report = run(lambda s: cases.report(s, period, on=datetime.date(2025, 4, 30)))
     assert {k: report[k] for k in ("received", "accepted", "instant_ratio", "completed", "completion_rate",
                                    "overdue", "refused", "withdrawn", "inquiries", "complaints", "fees_fen",
                                    "ratings", "appointments", "home_visits", "tickets",
@@ -232,24 +238,24 @@ def test_a_replayed_month_reports_exact_figures(platform_env, extra_database):
     assert report["headline"] == (
         "2025年3月1日至2025年3月31日，中心共接件8件，受理7件，其中即办件占28.6%；不予受理1件，申请人撤回1件；"
         "办结3件，办结率42.9%；超期2件；首问登记咨询3人次，受理投诉1件；收费896.00元；暂无群众评价。")
-    with_hall = run(lambda s: cases.report(s, MARCH, day(31), on=datetime.date(2025, 4, 30), hall=lambda *_: {
+    with_hall = run(lambda s: cases.report(s, period, on=datetime.date(2025, 4, 30), hall=lambda *_: {
         "appointments": 12, "home_visits": 3, "tickets": 140, "average_wait_minutes": 9.5}))
     assert (with_hall["appointments"], with_hall["average_wait_minutes"]) == (12, 9.5)
     assert "预约办理12件，上门服务3次；" in with_hall["headline"]
 
-    published = run(lambda s: cases.publicity(s, MARCH, day(31), on=datetime.date(2025, 4, 30)))
+    published = run(lambda s: cases.publicity(s, period, on=datetime.date(2025, 4, 30)))
     assert [(p["application_no"], p["concluded_on"], p["on_time"]) for p in published] == [
         (f["application_no"], day(6), True), (a["application_no"], day(20), True),
         (c["application_no"], day(31), False)]
     assert {p["applicant"] for p in published} == {"示例****公司"}
-    windows = run(lambda s: cases.ranking(s, calendar, MARCH, day(31), "window", on=datetime.date(2025, 4, 30)))
+    windows = run(lambda s: cases.ranking(s, calendar, dict(period, by="window"), on=datetime.date(2025, 4, 30)))
     assert [(x["key"], x["cases"], x["on_time_rate"], x["complaints"], x["rank"]) for x in windows["lines"]] == [
         ("W01", 2, 1.0, 0, 1), ("W02", 1, 0.0, 1, 2)]
     assert windows["lines"][0]["average_working_days"] == 1.0   # A 2 working days, F 0
-    departments = run(lambda s: cases.ranking(s, calendar, MARCH, day(31), "department", on=day(31)))
+    departments = run(lambda s: cases.ranking(s, calendar, dict(period, by="department"), on=day(31)))
     assert [(x["key"], x["cases"], x["on_time_rate"], x["average_working_days"], x["complaints"])
             for x in departments["lines"]] == [("MR", 2, 0.5, 10.0, 1)]      # 1 and 19 working days; D's complaint
-    reviewers = run(lambda s: cases.ranking(s, calendar, MARCH, day(31), "reviewer", on=day(31)))
+    reviewers = run(lambda s: cases.ranking(s, calendar, dict(period, by="reviewer"), on=day(31)))
     assert [(x["key"], x["on_time_rate"], x["average_working_days"], x["rank"]) for x in reviewers["lines"]] == [
         ("mr-li", 1.0, 1.0, 1), ("mr-wang", 0.0, 19.0, 2)]
 

@@ -7,7 +7,9 @@ import psycopg
 import pytest
 
 from onewindow.errors import Conflict, NotFound, ValidationFailed
+from onewindow.validation import load
 from services.fees import cases as fees
+from services.fees import schemas as fees_schemas
 from services.fees.store import FeesStore
 from services.notify import cases as notify
 from services.notify.settings import Settings as NotifySettings
@@ -50,9 +52,14 @@ class FakeFeesStore(FeesStore):
         return copy.deepcopy(self.bills[bill["bill_no"]])
 
 
+def refund(bill_no, reason, refund_ref):
+    """The arguments as the entrypoint loads them."""
+    return load(fees_schemas.RefundSchema, {"bill_no": bill_no, "reason": reason, "refund_ref": refund_ref})
+
+
 def test_a_refund_books_once_and_tells_the_others():
     store = FakeFeesStore(paid_bill())
-    view = fees.refund(store, "B1", "申请人撤回", "r-1")
+    view = fees.refund(store, refund("B1", "申请人撤回", "r-1"))
     assert (view["status"], view["amount_fen"], view["refund_ref"]) == ("refunded", 1000, "r-1")
     [event] = store.unit.events("bill_refunded")
     assert (event["bill_no"], event["refund_no"], event["applicant"]["phone"]) == ("B1", "F1", "13800138000")
@@ -60,33 +67,33 @@ def test_a_refund_books_once_and_tells_the_others():
 
 def test_the_same_refund_again_answers_the_first_and_emits_nothing_new():
     store = FakeFeesStore(paid_bill())
-    first = fees.refund(store, "B1", "申请人撤回", "r-1")
-    assert fees.refund(store, "B1", "申请人撤回", "r-1") == first
+    first = fees.refund(store, refund("B1", "申请人撤回", "r-1"))
+    assert fees.refund(store, refund("B1", "申请人撤回", "r-1")) == first
     assert len(store.unit.events()) == 1
 
 
 def test_a_refund_ref_of_another_bill_is_a_conflict():
     store = FakeFeesStore(paid_bill("B1"), paid_bill("B2"))
-    fees.refund(store, "B1", "撤回", "r-1")
+    fees.refund(store, refund("B1", "撤回", "r-1"))
     with pytest.raises(Conflict, match="already used for bill B1"):
-        fees.refund(store, "B2", "撤回", "r-1")
+        fees.refund(store, refund("B2", "撤回", "r-1"))
 
 
 def test_a_refund_ref_taken_at_the_same_instant_is_a_conflict_and_nothing_is_told():
     store = FakeFeesStore(paid_bill(), taken_refs={"r-1"})
     with pytest.raises(Conflict, match="r-1 was already used for another bill"):
-        fees.refund(store, "B1", "撤回", "r-1")
+        fees.refund(store, refund("B1", "撤回", "r-1"))
     assert store.unit.events() == []
 
 
 def test_only_a_paid_bill_is_refunded():
     store = FakeFeesStore(dict(paid_bill(), status="unpaid"))
     with pytest.raises(Conflict, match="not paid"):
-        fees.refund(store, "B1", "撤回", "r-1")
+        fees.refund(store, refund("B1", "撤回", "r-1"))
     with pytest.raises(NotFound):
-        fees.refund(store, "B9", "撤回", "r-2")
+        fees.refund(store, refund("B9", "撤回", "r-2"))
     with pytest.raises(ValidationFailed):
-        fees.refund(store, "", "", "")
+        fees.refund(store, refund("", "", ""))
 
 
 # ---------------------------------------------------------------- notify: what an applicant hears
