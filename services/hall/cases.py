@@ -14,14 +14,7 @@ from onewindow.validation import flatten, schema_instance, wire
 
 from . import domain, metrics, schemas
 
-CALENDAR = workdays.CalendarCache()
-
-
 now = workdays.local_now
-
-
-def calendar(store):
-    return CALENDAR.get(store.unit)
 
 
 def once(store, method, client_ref, arguments, work):
@@ -83,7 +76,7 @@ def for_event(ticket, layout, **extra):
 
 # ------------------------------------------------------------ tickets
 
-def take_ticket(store, layout, args, at, caller=None):
+def take_ticket(store, layout, calendar, args, at, caller=None):
     """A ticket from the kiosk, the remote channel (phone or web; only while
     the hall is open today) or an appointment the applicant checks in for."""
     actor = name_of(caller)
@@ -101,7 +94,7 @@ def take_ticket(store, layout, args, at, caller=None):
         problems.setdefault("appointment_no", []).append("only for the appointment channel")
     if problems:
         raise ValidationFailed(problems)
-    if not layout.is_open(at, calendar(store)) and channel != "appointment":
+    if not layout.is_open(at, calendar) and channel != "appointment":
         raise Conflict("the hall is closed now: tickets are taken during today's opening hours")
 
     def work():
@@ -357,9 +350,8 @@ def refresh_gauges(store, layout, at):
 
 # ------------------------------------------------------------ appointments
 
-def slots(store, layout, query, at):
-    cal = calendar(store)
-    problems = domain.booking_problems(layout, cal, query["item_code"], query["date"], None, at)
+def slots(store, layout, calendar, query, at):
+    problems = domain.booking_problems(layout, calendar, query["item_code"], query["date"], None, at)
     if "item_code" in problems or any("past" in p or "ahead" in p for p in problems.get("date", [])):
         raise ValidationFailed(problems)
     if problems.get("date"):  # not a working day: nothing to book
@@ -391,13 +383,13 @@ def appointment_event(appointment, layout, **extra):
                  "slot": appointment["slot"], "phone": appointment["phone"]}, **extra)
 
 
-def book(store, layout, item_code, date, slot, phone, client_ref, at, caller=None):
+def book(store, layout, calendar, item_code, date, slot, phone, client_ref, at, caller=None):
     """An appointment within the slot's capacity; the slot row is locked
     while the others are counted, so the last place is taken once."""
     query, problems = problems_of(schemas.Book, {"item_code": item_code, "date": date, "slot": slot,
                                                  "phone": phone, "client_ref": client_ref})
     problems.update({k: v for k, v in domain.booking_problems(
-        layout, calendar(store), query.get("item_code"), query.get("date"), query.get("slot"), at).items()
+        layout, calendar, query.get("item_code"), query.get("date"), query.get("slot"), at).items()
         if k not in problems})
     if problems:
         raise ValidationFailed(problems)
@@ -485,7 +477,8 @@ def visit_event(visit, **extra):
                  "scheduled_date": visit["scheduled_date"], "assigned_to": visit["assigned_to"]}, **extra)
 
 
-def request_visit(store, layout, kind, item_code, phone, address, preferred_date, client_ref, at, caller=None):
+def request_visit(store, layout, calendar, kind, item_code, phone, address, preferred_date, client_ref, at,
+                  caller=None):
     """上门服务 (home) or 代办 (agent): the centre's staff go to the applicant
     or act on their behalf."""
     actor = name_of(caller)
@@ -493,7 +486,7 @@ def request_visit(store, layout, kind, item_code, phone, address, preferred_date
         "kind": kind, "item_code": item_code, "phone": phone, "address": address,
         "preferred_date": preferred_date, "client_ref": client_ref})
     problems.update({k: v for k, v in domain.visit_problems(
-        layout, calendar(store), query.get("item_code"), query.get("preferred_date"), at.date()).items()
+        layout, calendar, query.get("item_code"), query.get("preferred_date"), at.date()).items()
         if k not in problems})
     if problems:
         raise ValidationFailed(problems)
@@ -518,7 +511,7 @@ def locked_visit(store, visit_no):
     return visit
 
 
-def assign_visit(store, layout, query, at, caller=None):
+def assign_visit(store, layout, calendar, query, at, caller=None):
     """A staff member takes the visit on a working day (the preferred one
     unless another is given); the applicant is told by SMS."""
     actor = name_of(caller)
@@ -528,7 +521,7 @@ def assign_visit(store, layout, query, at, caller=None):
         if domain.visit_status(visit) == "completed":
             raise Conflict(f"visit {query['visit_no']} is completed")
         day = query["scheduled_date"] or visit["preferred_date"]
-        problems = domain.visit_problems(layout, calendar(store), None, day, at.date())
+        problems = domain.visit_problems(layout, calendar, None, day, at.date())
         if problems:
             raise ValidationFailed({"scheduled_date": problems["preferred_date"]})
         assigned = store.assign_visit(visit["visit_no"], query["staff"], day, at,

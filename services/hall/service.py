@@ -13,6 +13,7 @@ from onewindow.entrypoints import ServiceRpcProxy, http, rpc, timer
 from onewindow.metrics import Metrics
 from onewindow.principals import ANYONE, OPERATOR, PORTAL, READERS, SERVICE, SUPERVISOR, WINDOW
 from onewindow.validation import load
+from onewindow.workdays import CalendarCache
 
 from . import cases, schemas, screen
 from .settings import HallLayout
@@ -29,6 +30,10 @@ class HallService:
     metrics = Metrics()
     hall = HallLayout()
     review = ServiceRpcProxy("review")
+    calendar_cache = CalendarCache()
+
+    def calendar(self):
+        return self.calendar_cache.get(self.store.unit)
 
     @rpc(roles=ANYONE)
     def health(self):
@@ -47,7 +52,7 @@ class HallService:
 
     @rpc(roles=(WINDOW, PORTAL))
     def take_ticket(self, queue_code, channel, client_ref, phone=None, appointment_no=None, green_channel=None):
-        return cases.take_ticket(self.store, self.hall.layout, {
+        return cases.take_ticket(self.store, self.hall.layout, self.calendar(), {
             "queue_code": queue_code, "channel": channel, "client_ref": client_ref, "phone": phone,
             "appointment_no": appointment_no, "green_channel": green_channel}, cases.now(), self.caller)
 
@@ -87,11 +92,12 @@ class HallService:
     @rpc(roles=(WINDOW, PORTAL, *READERS))
     def slots(self, item_code, date):
         query = load(schemas.SlotsQuery, {"item_code": item_code, "date": date})
-        return cases.slots(self.store, self.hall.layout, query, cases.now())
+        return cases.slots(self.store, self.hall.layout, self.calendar(), query, cases.now())
 
     @rpc(roles=(WINDOW, PORTAL))
     def book(self, item_code, date, slot, phone, client_ref):
-        return cases.book(self.store, self.hall.layout, item_code, date, slot, phone, client_ref, cases.now())
+        return cases.book(self.store, self.hall.layout, self.calendar(), item_code, date, slot, phone, client_ref,
+                          cases.now())
 
     @rpc(roles=(WINDOW, PORTAL))
     def cancel_booking(self, appointment_no, client_ref):
@@ -117,14 +123,14 @@ class HallService:
 
     @rpc(roles=(WINDOW, PORTAL))
     def request_visit(self, kind, item_code, phone, address, preferred_date, client_ref):
-        return cases.request_visit(self.store, self.hall.layout, kind, item_code, phone, address, preferred_date,
-                                   client_ref, cases.now(), self.caller)
+        return cases.request_visit(self.store, self.hall.layout, self.calendar(), kind, item_code, phone, address,
+                                   preferred_date, client_ref, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW, SUPERVISOR))
     def assign_visit(self, visit_no, staff, client_ref, scheduled_date=None):
         query = load(schemas.AssignVisit, {"visit_no": visit_no, "staff": staff, "client_ref": client_ref,
                                            "scheduled_date": scheduled_date})
-        return cases.assign_visit(self.store, self.hall.layout, query, cases.now(), self.caller)
+        return cases.assign_visit(self.store, self.hall.layout, self.calendar(), query, cases.now(), self.caller)
 
     @rpc(roles=(WINDOW,))
     def complete_visit(self, visit_no, client_ref, application_no=None):

@@ -199,7 +199,7 @@ def own_task(store, task_id, department):
     return task, store.lock_application(task["application_no"])
 
 
-def decide(store, data, by=None):
+def decide(store, calendar, data, by=None):
     """Check the decision (every problem at once, the item's catalog of
     materials included once the task is known), then record it."""
     problems, args = {}, None
@@ -237,7 +237,6 @@ def decide(store, data, by=None):
     materials = None
     if args["decision"] == "request_materials":
         materials, _ = domain.normalize_materials(args["missing_materials"], application["materials"])
-    calendar = store.calendar()
     after = record(store, task, calendar, args["decision"], args["reviewer"], acting_for, args["opinion"],
                    args["legal_basis"], materials, args["result"], by)
     status = conclude(store, application, args["reviewer"], by)
@@ -285,7 +284,7 @@ def accept(store, data):
                 | {"item_code": data["item_code"], "item_name": data["item_name"]})
 
 
-def restart(store, data):
+def restart(store, calendar, data):
     """补正 completed: every task not approved starts a fresh clock (restart, not resume)."""
     no = data["application_no"]
     application = store.lock_application(no)
@@ -298,7 +297,6 @@ def restart(store, data):
         return
     dates = {d["code"]: d for d in data["departments"]}
     clock = application["clock"] + 1
-    calendar = None
     for task in store.tasks_of(no):
         if not domain.restartable(task):
             continue
@@ -308,7 +306,6 @@ def restart(store, data):
         elif data["due_date"]:
             due, provisional = data["due_date"], data["provisional"]
         else:
-            calendar = calendar or store.calendar()
             computed = calendar.add_workdays(data["supplemented_on"], task["limit_days"] or 0)
             due, provisional = computed.due_date, computed.provisional
         store.restart_task(task["task_id"], data["supplemented_on"], due, provisional, clock)
@@ -344,7 +341,7 @@ def withdraw(store, data):
 SUMMARY_KEYS = {"yellow": "warnings", "red": "overdue", "deem": "deemed_approved", "unstaffed": "unstaffed"}
 
 
-def supervise(store, as_of, dry_run=False, escalate_after=2):
+def supervise(store, calendar, as_of, dry_run=False, escalate_after=2):
     """One pass of electronic supervision; safe on several replicas at once:
     cases are locked in one order, every notice is unique per task, clock
     (and due date) and level, every level of a 督办 once. A dry run reports
@@ -356,7 +353,6 @@ def supervise(store, as_of, dry_run=False, escalate_after=2):
         raise ValidationFailed({"as_of": ["an ISO date or instant"]}) from None
     if future and not dry_run:
         raise ValidationFailed({"as_of": ["in the future: allowed only with dry_run=True, which changes nothing"]})
-    calendar = store.calendar()
     foreseen = foresee(store, day, calendar, escalate_after, timeline_from=today() if dry_run else None)
     summary = {"as_of": day, "dry_run": dry_run, "warnings": [], "overdue": [], "deemed_approved": [],
                "escalated": [], "unstaffed": [], "concluded": {}}
@@ -539,7 +535,7 @@ def set_supervision_contact(store, data):
 
 # ------------------------------------------------------------------ 延期
 
-def extend(store, args, by, today_=None):
+def extend(store, calendar, args, by, today_=None):
     """延期: once per task, before it is overdue, never past the item's legal
     limit; the applicant hears the new due date, supervision counts from it."""
     first = store.task_by_extension_ref(args["client_ref"])
@@ -549,7 +545,6 @@ def extend(store, args, by, today_=None):
         return {"task": task_view(first, store.roster(first["department"]))}
     task, application = own_task(store, args["task_id"], args["department"])
     task = store.task(task["task_id"])  # as it is now that the case is ours
-    calendar = store.calendar()
     plan, refusal, problems = domain.extension(task, args["working_days"], application["legal_limit_days"],
                                                today_ or today(), calendar)
     if problems:
@@ -599,11 +594,10 @@ def vetoes(store, period):
     return [dict(row) for row in store.vetoes(period["start"], period["end"])]
 
 
-def recompute_provisional(store):
+def recompute_provisional(store, calendar):
     """After a new year's schedule is loaded: provisional due dates of open
     tasks counted again from their start and limit. Cases are locked in the
     same order as supervision locks them."""
-    calendar = store.calendar(fresh=True)
     changed, checked = [], 0
     cases = {t["application_no"] for t in store.open_provisional_tasks()}
     for application in store.lock_applications_under_review(cases):

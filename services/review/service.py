@@ -7,6 +7,7 @@ from onewindow.entrypoints import event_handler, rpc, timer
 from onewindow.metrics import Metrics
 from onewindow.principals import ANYONE, DEPARTMENT, OPERATOR, READERS, SERVICE, SUPERVISOR, WINDOW
 from onewindow.validation import load
+from onewindow.workdays import CalendarCache
 
 from . import cases, schemas
 from .store import ReviewStore
@@ -22,6 +23,10 @@ class ReviewService:
     name = "review"
     store = Database(ReviewStore)
     metrics = Metrics()
+    calendar_cache = CalendarCache()
+
+    def calendar(self):
+        return self.calendar_cache.get(self.store.unit)
 
     @rpc(roles=ANYONE)
     def health(self):
@@ -65,7 +70,7 @@ class ReviewService:
     def extend(self, task_id, department, working_days, reason, client_ref):
         args = load(schemas.Extend, {"task_id": task_id, "department": department, "working_days": working_days,
                                      "reason": reason, "client_ref": client_ref})
-        return cases.extend(self.store, args, by=self.caller.label())
+        return cases.extend(self.store, self.calendar(), args, by=self.caller.label())
 
     @rpc(roles=(WINDOW, DEPARTMENT, *READERS))
     def application(self, application_no):
@@ -75,7 +80,7 @@ class ReviewService:
     @rpc(roles=(DEPARTMENT,))
     def decide(self, task_id, department, reviewer, decision, opinion, client_ref, missing_materials=None,
                legal_basis=None, result=None):
-        decided = cases.decide(self.store, {
+        decided = cases.decide(self.store, self.calendar(), {
             "task_id": task_id, "department": department, "reviewer": reviewer, "decision": decision,
             "opinion": opinion, "client_ref": client_ref, "missing_materials": missing_materials,
             "legal_basis": legal_basis, "result": result}, by=self.caller.label())
@@ -101,18 +106,19 @@ class ReviewService:
     @rpc(roles=(SUPERVISOR,))
     def supervise(self, as_of=None, dry_run=False):
         query = load(schemas.AsOf, {"as_of": as_of, "dry_run": dry_run})
-        return cases.supervise(self.store, query["as_of"], query["dry_run"], ESCALATE_AFTER())
+        return cases.supervise(self.store, self.calendar(), query["as_of"], query["dry_run"], ESCALATE_AFTER())
 
     @timer(interval=SUPERVISE_INTERVAL())
     def supervise_on_timer(self):
-        summary = cases.supervise(self.store, None, escalate_after=ESCALATE_AFTER())
+        summary = cases.supervise(self.store, self.calendar(), None, escalate_after=ESCALATE_AFTER())
         if summary["warnings"] or summary["overdue"] or summary["deemed_approved"]:
             log.info("supervision: %d warnings, %d overdue, %d deemed approved", len(summary["warnings"]),
                      len(summary["overdue"]), len(summary["deemed_approved"]))
 
     @rpc(roles=(OPERATOR,))
     def recompute_provisional(self):
-        return cases.recompute_provisional(self.store)
+        self.calendar_cache.invalidate()
+        return cases.recompute_provisional(self.store, self.calendar())
 
     @event_handler("intake", "application_accepted")
     def on_application_accepted(self, event):
@@ -129,5 +135,5 @@ class ReviewService:
     @event_handler("intake", "materials_supplemented")
     def on_materials_supplemented(self, event):
         data = load(schemas.MaterialsSupplemented, event)
-        cases.restart(self.store, data)
+        cases.restart(self.store, self.calendar(), data)
         cases.refresh_gauges(self.store)

@@ -1,7 +1,7 @@
 """review data access: one method per question or change."""
 from psycopg.types.json import Jsonb
 
-from onewindow import personal, workdays
+from onewindow import personal
 from onewindow.db import Store
 from onewindow.validation import wire
 
@@ -23,7 +23,6 @@ LISTED_COLUMNS = (
 )
 
 
-_CALENDAR = workdays.CalendarCache()
 FEED_LOCK = 72021  # taken shared by every task change (trigger task_changed), exclusively by the feed
 
 class ReviewStore(Store):
@@ -392,13 +391,3 @@ class ReviewStore(Store):
             "WHERE application_no = %s ORDER BY id",
             (application_no,),
         )
-
-    # ------------------------------------------------------------ calendar
-
-    def calendar(self, fresh=False):
-        """The working-day calendar with this service's loaded years, re-read
-        at most every 30 s (an operator's new year shows up within that), or
-        now when `fresh`."""
-        if fresh:
-            _CALENDAR.invalidate()
-        return _CALENDAR.get(self.unit)

@@ -14,7 +14,6 @@ import pytest
 os.environ.setdefault("HALL_LIGHTS_SECONDS", "0.5")
 os.environ.setdefault("HALL_GAUGE_SECONDS", "0.5")
 
-from services.hall import cases  # noqa: E402
 from services.hall.service import HallService  # noqa: E402
 from services.registry import CENTRE  # noqa: E402
 
@@ -82,7 +81,7 @@ def hall_database(platform_env):
                          (day(offset),))
         conn.execute("INSERT INTO workday_overrides (day, is_workday, name) VALUES (%s, false, 'test holiday')",
                      (day(HOLIDAY),))
-    cases.CALENDAR.invalidate()
+    HallService.calendar_cache.invalidate()
     yield url
     platform_env["sandbox"].forget_database(url)
     migrate.drop_database(platform_env["admin"], name)
