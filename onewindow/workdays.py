@@ -140,7 +140,11 @@ def parse_schedule(text):
 
 
 class CalendarCache:
-    """Loads a service's overrides at most every `ttl` seconds."""
+    """Loads a service's overrides at most every `ttl` seconds.
+
+    Declared once on a service class, `calendar = CalendarCache()`, it is
+    read in an entrypoint as `self.calendar()` (through the worker's
+    `store`) and dropped with `self.calendar.invalidate()`."""
 
     def __init__(self, ttl=30.0):
         self.ttl = ttl
@@ -155,6 +159,22 @@ class CalendarCache:
 
     def invalidate(self):
         self._calendar = None
+
+    def __get__(self, service, owner=None):
+        return self if service is None else _ServiceCalendar(self, service)
+
+
+class _ServiceCalendar:
+    """A service's cache as one of its workers sees it."""
+
+    def __init__(self, cache, service):
+        self.cache, self.service = cache, service
+
+    def __call__(self):
+        return self.cache.get(self.service.store.unit)
+
+    def invalidate(self):
+        self.cache.invalidate()
 
 
 def load(unit):

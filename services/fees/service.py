@@ -25,10 +25,7 @@ class FeesService:
     name = "fees"
     store = Database(FeesStore)
     metrics = Metrics()
-    calendar_cache = CalendarCache()
-
-    def calendar(self):
-        return self.calendar_cache.get(self.store.unit)
+    calendar = CalendarCache()
 
     @rpc(roles=ANYONE)
     def health(self):

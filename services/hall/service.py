@@ -30,10 +30,7 @@ class HallService:
     metrics = Metrics()
     hall = HallLayout()
     review = ServiceRpcProxy("review")
-    calendar_cache = CalendarCache()
-
-    def calendar(self):
-        return self.calendar_cache.get(self.store.unit)
+    calendar = CalendarCache()
 
     @rpc(roles=ANYONE)
     def health(self):

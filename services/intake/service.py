@@ -29,11 +29,8 @@ class IntakeService:
     name = "intake"
     store = Database(IntakeStore)
     metrics = Metrics()
-    calendar_cache = CalendarCache()
+    calendar = CalendarCache()
     hall = ServiceRpcProxy("hall")
-
-    def calendar(self):
-        return self.calendar_cache.get(self.store.unit)
 
     @rpc(roles=ANYONE)
     def health(self):
@@ -62,7 +59,7 @@ class IntakeService:
 
     @rpc(roles=(OPERATOR,))
     def recompute_provisional(self):
-        self.calendar_cache.invalidate()
+        self.calendar.invalidate()
         return cases.recompute_provisional(self.store, self.calendar())
 
     # ---------------------------------------------------------------- the window

@@ -23,10 +23,7 @@ class ReviewService:
     name = "review"
     store = Database(ReviewStore)
     metrics = Metrics()
-    calendar_cache = CalendarCache()
-
-    def calendar(self):
-        return self.calendar_cache.get(self.store.unit)
+    calendar = CalendarCache()
 
     @rpc(roles=ANYONE)
     def health(self):
@@ -117,7 +114,7 @@ class ReviewService:
 
     @rpc(roles=(OPERATOR,))
     def recompute_provisional(self):
-        self.calendar_cache.invalidate()
+        self.calendar.invalidate()
         return cases.recompute_provisional(self.store, self.calendar())
 
     @event_handler("intake", "application_accepted")

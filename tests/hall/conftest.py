@@ -81,7 +81,7 @@ def hall_database(platform_env):
                          (day(offset),))
         conn.execute("INSERT INTO workday_overrides (day, is_workday, name) VALUES (%s, false, 'test holiday')",
                      (day(HOLIDAY),))
-    HallService.calendar_cache.invalidate()
+    HallService.calendar.invalidate()
     yield url
     platform_env["sandbox"].forget_database(url)
     migrate.drop_database(platform_env["admin"], name)

@@ -52,3 +52,32 @@ def test_bad_schedule_lines_are_all_named():
         parse_schedule("2027-01-01 holiday\n2027-13-01 holiday\nnonsense\n2027-02-01 party\n")
     message = str(err.value)
     assert "line 2" in message and "line 3" in message and "line 4" in message and "line 1" not in message
+
+
+def test_a_service_reads_its_calendar_through_its_store_at_most_once_per_ttl():
+    from types import SimpleNamespace
+
+    from onewindow.workdays import CalendarCache
+
+    class Unit:
+        def __init__(self):
+            self.queries = 0
+
+        def all(self, sql):
+            self.queries += 1
+            return [{"day": D(2031, 1, 2), "is_workday": False}] if "workday_overrides" in sql else [{"year": 2031}]
+
+    class Service:
+        calendar = CalendarCache(ttl=60)
+
+    unit, service = Unit(), Service()
+    service.store = SimpleNamespace(unit=unit)
+    assert service.calendar().is_workday(D(2031, 1, 2)) == (False, False)  # the loaded year's holiday
+    service.calendar()
+    assert unit.queries == 2  # overrides and years, once
+    service.calendar.invalidate()
+    service.calendar()
+    assert unit.queries == 4
+    Service.calendar.invalidate()  # the class's own, as set-up and tests reach it
+    service.calendar()
+    assert unit.queries == 6
