@@ -24,15 +24,15 @@ def applicant_public(applicant):
 
 def _case_view(case):
     return {
-        "refused": case.get("refusal_no") is not None,
-        "withdrawn": case.get("withdrawn_on") is not None,
-        "accepted": case["accepted_on"] is not None,
-        "kind": case["kind"],
-        "has_fees": case["has_fees"],
-        "review_outcome": case["review_outcome"],
-        "bill_status": case["bill_status"],
-        "awaiting_materials": case["materials_stage"] is not None,
-        "review_started": case["review_started"],
+        "refused": case.refusal_no is not None,
+        "withdrawn": case.withdrawn_on is not None,
+        "accepted": case.accepted_on is not None,
+        "kind": case.kind,
+        "has_fees": case.has_fees,
+        "review_outcome": case.review_outcome,
+        "bill_status": case.bill_status,
+        "awaiting_materials": case.materials_stage is not None,
+        "review_started": case.review_started,
     }
 
 
@@ -50,22 +50,17 @@ def submit(store, calendar, application, on=None, window=None, by=None):
     application_no = domain.application_number(config.centre_code(), on.year, store.next_sequence(on.year))
     logs.bind(application_no=application_no)
     missing = catalog.missing_materials(item, app["materials"])
-    case = {
-        "application_no": application_no, "client_ref": app["client_ref"], "item_code": item["code"],
-        "item_name": item["name"], "catalog_version": catalog.version_no, "kind": item["kind"],
-        "channel": app["channel"], "applicant": app["applicant"], "applicant_phone": app["applicant"]["phone"],
-        "form": app["form"], "materials": app["materials"], "missing_materials": missing,
-        "materials_stage": "intake" if missing else None, "status": "needs_materials",
-        "received_on": on, "accepted_on": None, "clock_started_on": None, "due_date": None,
-        "provisional": False, "visits": 1, "fee_lines": catalog.bill_lines(item),
-        "free_registration": item["free_registration"], "review_outcome": None, "outcome": None,
-        "concluded_on": None, "receipt": None, "window_code": window,
-        "green_channel": app["green_channel"],
-    }
-    case["has_fees"] = bool(case["fee_lines"])
+    fee_lines = catalog.bill_lines(item)
+    case = domain.Application(
+        application_no=application_no, client_ref=app["client_ref"], item_code=item["code"],
+        item_name=item["name"], catalog_version=catalog.version_no, kind=item["kind"], channel=app["channel"],
+        applicant=app["applicant"], applicant_phone=app["applicant"]["phone"], form=app["form"],
+        materials=app["materials"], missing_materials=missing, materials_stage="intake" if missing else None,
+        status="needs_materials", received_on=on, fee_lines=fee_lines, has_fees=bool(fee_lines),
+        free_registration=item["free_registration"], window_code=window, green_channel=app["green_channel"])
     m.RECEIVED.labels(item["code"], app["channel"]).inc()
     if missing:
-        case["receipt"] = materials_notice(case, item, missing)
+        case.receipt = materials_notice(case, item, missing)
         store.add_application(case)
         store.add_history(application_no, "intake", "received",
                           f"收件，材料不齐，一次性告知补正{len(missing)}项", detail={"missing": missing}, by=by)
@@ -73,7 +68,7 @@ def submit(store, calendar, application, on=None, window=None, by=None):
         result = _result(case)
     else:
         changes, departments, events = acceptance(catalog, item, case, on, calendar)
-        case.update(changes)
+        case.update(**changes)
         store.add_application(case)
         store.add_departments(application_no, departments)
         store.add_history(application_no, "intake", "accepted", _accepted_summary(case), by=by)
@@ -93,21 +88,21 @@ def _first_result(store, operation, client_ref):
 
 def _result(case):
     return {
-        "application_no": case["application_no"],
-        "status": case["status"],
-        "missing_materials": [{"code": x["code"], "name": x["name"]} for x in case["missing_materials"]],
-        "due_date": case["due_date"].isoformat() if case["due_date"] else None,
-        "provisional": case["provisional"],
-        "receipt": case["receipt"],
+        "application_no": case.application_no,
+        "status": case.status,
+        "missing_materials": [{"code": x["code"], "name": x["name"]} for x in case.missing_materials],
+        "due_date": case.due_date.isoformat() if case.due_date else None,
+        "provisional": case.provisional,
+        "receipt": case.receipt,
     }
 
 
 def _request_materials_at_intake(store, case, missing):
-    m.MATERIALS_REQUESTED.labels(case["item_code"], "intake").inc()
+    m.MATERIALS_REQUESTED.labels(case.item_code, "intake").inc()
     store.emit("materials_requested", {
-        "application_no": case["application_no"], "item_code": case["item_code"],
-        "item_name": case["item_name"], "stage": "intake", "visits": case["visits"],
-        "applicant": applicant_public(case["applicant"]), "missing_materials": missing,
+        "application_no": case.application_no, "item_code": case.item_code,
+        "item_name": case.item_name, "stage": "intake", "visits": case.visits,
+        "applicant": applicant_public(case.applicant), "missing_materials": missing,
     })
 
 
@@ -115,10 +110,10 @@ def materials_notice(case, item, missing):
     """补正材料一次性告知书: everything missing, at once."""
     return {
         "title": "补正材料一次性告知书",
-        "application_no": case["application_no"],
+        "application_no": case.application_no,
         "item_code": item["code"],
         "item_name": item["name"],
-        "received_on": case["received_on"].isoformat(),
+        "received_on": case.received_on.isoformat(),
         "missing_materials": missing,
         "note": "请一次性补齐以上材料，材料齐全之日起计算承诺办理时限",
     }
@@ -139,7 +134,7 @@ def acceptance(catalog, item, case, on, calendar):
                 "due_date": per_department[d["code"]].due_date, "provisional": per_department[d["code"]].provisional,
                 "timeout_policy": d["timeout_policy"], "roster": dept["roster"],
                 "supervisor_phone": dept["supervisor_phone"],
-                "fields": catalog.department_fields(item, d["code"], case["form"]),
+                "fields": catalog.department_fields(item, d["code"], case.form),
             })
     if instant:
         status = "awaiting_payment" if fee_lines else "completed"
@@ -154,20 +149,20 @@ def acceptance(catalog, item, case, on, calendar):
         "concluded_on": on if status == "completed" else None,
         "outcome": "approved" if status == "completed" else None,
     }
-    accepted_case = dict(case, **changes)
+    accepted_case = case.with_changes(**changes)
     changes["receipt"] = receipt(catalog, item, accepted_case, fee_lines)
     events = [("application_accepted", {
-        "application_no": case["application_no"], "item_code": item["code"], "item_name": item["name"],
-        "catalog_version": catalog.label, "kind": item["kind"], "channel": case["channel"], "status": status,
-        "accepted_on": on, "due_date": due.due_date, "provisional": due.provisional, "visits": case["visits"],
-        "applicant": applicant_public(case["applicant"]),
+        "application_no": case.application_no, "item_code": item["code"], "item_name": item["name"],
+        "catalog_version": catalog.label, "kind": item["kind"], "channel": case.channel, "status": status,
+        "accepted_on": on, "due_date": due.due_date, "provisional": due.provisional, "visits": case.visits,
+        "applicant": applicant_public(case.applicant),
         "departments": departments,
         "fees": fee_lines,
         "free_registration": item["free_registration"],
         "collect": item["collect"],
         "legal_limit_days": item["legal_limit_days"], "committed_limit_days": item["committed_limit_days"],
         "materials": [{"code": x["code"], "name": x["name"]} for x in item["materials"]],
-        "green_channel": case.get("green_channel"),
+        "green_channel": case.green_channel,
     })]
     m.ACCEPTED.labels(item["code"], item["kind"]).inc()
     if status == "completed":
@@ -181,41 +176,41 @@ def receipt(catalog, item, case, fee_lines):
     bring to collect the result."""
     return {
         "title": "受理回执",
-        "application_no": case["application_no"],
+        "application_no": case.application_no,
         "item_code": item["code"],
         "item_name": item["name"],
         "kind": item["kind"],
-        "applicant": personal.mask_name(case["applicant"]["name"]),
-        "accepted_on": case["accepted_on"].isoformat(),
+        "applicant": personal.mask_name(case.applicant["name"]),
+        "accepted_on": case.accepted_on.isoformat(),
         "departments": [{"code": d["code"], "name": catalog.department(d["code"])["name"], "lead": d["lead"]}
                         for d in item["departments"]],
         "legal_limit_days": item["legal_limit_days"],
         "committed_limit_days": item["committed_limit_days"],
-        "due_date": case["due_date"].isoformat(),
-        "provisional": case["provisional"],
+        "due_date": case.due_date.isoformat(),
+        "provisional": case.provisional,
         "fees": [{"fee_code": f["fee_code"], "name": f["name"], "amount_fen": f["amount_fen"]} for f in fee_lines],
         "total_fen": sum(f["amount_fen"] for f in fee_lines),
         "free_registration": item["free_registration"],
-        "materials_received": case["materials"],
+        "materials_received": case.materials,
         "collect": item["collect"],
         "track": "凭受理编号和申请时登记的手机号码查询办理进度",
     }
 
 
 def _accepted_summary(case):
-    if case["status"] == "completed":
+    if case.status == "completed":
         return "即办件，当场办结"
-    if case["status"] == "awaiting_payment":
+    if case.status == "awaiting_payment":
         return "即办件，当场审核通过，待缴费"
-    return f"受理，承诺{case['due_date'].isoformat()}前办结"
+    return f"受理，承诺{case.due_date.isoformat()}前办结"
 
 
 def _completed_payload(case, outcome, on):
     return {
-        "application_no": case["application_no"], "item_code": case["item_code"], "item_name": case["item_name"],
+        "application_no": case.application_no, "item_code": case.item_code, "item_name": case.item_name,
         "outcome": outcome, "status": "completed" if outcome == "approved" else "rejected",
         "concluded_on": on,
-        "applicant": {k: v for k, v in applicant_public(case["applicant"]).items() if k != "kind"},
+        "applicant": {k: v for k, v in applicant_public(case.applicant).items() if k != "kind"},
     }
 
 
@@ -227,36 +222,36 @@ def supplement(store, calendar, data, on=None, by=None):
     case = store.case(application_no)
     if case is None:
         raise NotFound(f"no application {application_no}")
-    if case["status"] in (domain.REFUSED, domain.WITHDRAWN):
-        raise Conflict(f"application {case['application_no']} is {case['status']}")
-    catalog = store.catalog(case["catalog_version"])
-    item = catalog.item(case["item_code"])
-    schemas.check_supplied_materials(item, data["materials"], case["missing_materials"])
+    if case.status in (domain.REFUSED, domain.WITHDRAWN):
+        raise Conflict(f"application {case.application_no} is {case.status}")
+    catalog = store.catalog(case.catalog_version)
+    item = catalog.item(case.item_code)
+    schemas.check_supplied_materials(item, data["materials"], case.missing_materials)
     if not store.claim_request("supplement", data["client_ref"]):
         return _first_result(store, "supplement", data["client_ref"])
     case = store.case(application_no, lock=True)
-    if case["status"] in (domain.REFUSED, domain.WITHDRAWN):  # withdrawn since the first look
-        raise Conflict(f"application {case['application_no']} is {case['status']}")
-    if case["materials_stage"] is None:
-        raise Conflict(f"application {application_no} is not awaiting materials (status {case['status']})")
+    if case.status in (domain.REFUSED, domain.WITHDRAWN):  # withdrawn since the first look
+        raise Conflict(f"application {case.application_no} is {case.status}")
+    if case.materials_stage is None:
+        raise Conflict(f"application {application_no} is not awaiting materials (status {case.status})")
     supplied = list(dict.fromkeys(data["materials"]))
-    provided = list(dict.fromkeys(list(case["materials"]) + supplied))
-    remaining = [x for x in case["missing_materials"] if x["code"] not in supplied]
-    visits = case["visits"] + 1
+    provided = list(dict.fromkeys(list(case.materials) + supplied))
+    remaining = [x for x in case.missing_materials if x["code"] not in supplied]
+    visits = case.visits + 1
     if visits == 3:
-        m.THIRD_VISITS.labels(case["item_code"]).inc()
+        m.THIRD_VISITS.labels(case.item_code).inc()
     case.update(materials=provided, visits=visits)
     if remaining:
         store.update_case(application_no, materials=provided, visits=visits, missing_materials=remaining)
         store.add_history(application_no, "intake", "supplemented",
                           f"补正材料{len(supplied)}项，尚缺{len(remaining)}项", detail={"materials": supplied}, by=by)
-        case["missing_materials"] = remaining
+        case.missing_materials = remaining
         result = _result(case)
-    elif case["materials_stage"] == "intake":
+    elif case.materials_stage == "intake":
         changes, departments, events = acceptance(catalog, item, case, on, calendar)
         store.update_case(application_no, materials=provided, visits=visits, **changes)
         store.add_departments(application_no, departments)
-        case.update(changes)
+        case.update(**changes)
         store.add_history(application_no, "intake", "accepted", "补正齐全，" + _accepted_summary(case),
                           detail={"materials": supplied}, by=by)
         for event_type, payload in events:
@@ -271,25 +266,25 @@ def supplement(store, calendar, data, on=None, by=None):
 def _restart_review(store, calendar, catalog, item, case, supplied, on, by=None):
     """Review sent the case back; now it is complete: the departments still
     deciding restart (not resume) their clocks from today."""
-    waiting = [d["department"] for d in store.departments(case["application_no"])
+    waiting = [d["department"] for d in store.departments(case.application_no)
                if d["status"] not in ("approved", "deemed_approved", "rejected")]
     if not waiting:
         waiting = [d["code"] for d in item["departments"]]
     due, per_department = domain.due_dates(item, on, calendar, departments=set(waiting))
     for code, dept_due in per_department.items():
-        store.update_department(case["application_no"], code, due_date=dept_due.due_date,
+        store.update_department(case.application_no, code, due_date=dept_due.due_date,
                                 provisional=dept_due.provisional, status="open", warning_level="none")
-    changes = {"materials": case["materials"], "visits": case["visits"], "missing_materials": [],
+    changes = {"materials": case.materials, "visits": case.visits, "missing_materials": [],
                "materials_stage": None, "clock_started_on": on, "due_date": due.due_date,
                "provisional": due.provisional}  # lateness before the request stays on record
-    case.update(changes)
-    changes["status"] = case["status"] = domain.case_status(_case_view(case))
-    store.update_case(case["application_no"], **changes)
-    store.add_history(case["application_no"], "intake", "materials_supplemented",
+    case.update(**changes)
+    changes["status"] = case.status = domain.case_status(_case_view(case))
+    store.update_case(case.application_no, **changes)
+    store.add_history(case.application_no, "intake", "materials_supplemented",
                       f"补正齐全，审查重新计时，承诺{due.due_date.isoformat()}前办结", detail={"materials": supplied},
                       by=by)
     store.emit("materials_supplemented", {
-        "application_no": case["application_no"], "supplemented_on": on, "due_date": due.due_date,
+        "application_no": case.application_no, "supplemented_on": on, "due_date": due.due_date,
         "provisional": due.provisional, "materials": supplied,
         "departments": [{"code": c, "due_date": d.due_date, "provisional": d.provisional}
                         for c, d in per_department.items()],
@@ -338,18 +333,18 @@ def settle(store, case, changes, on=None, at=None):
     """Write `changes`, derive the status, and conclude the case once: on
     the day of the fact that concluded it (`at`, an event's instant, or `on`),
     not the day the event happened to be processed."""
-    case = dict(case, **changes)
+    case = case.with_changes(**changes)
     status = domain.case_status(_case_view(case))
     changes = dict(changes, status=status)
-    if status in domain.CONCLUDED and case["concluded_on"] is None:
+    if status in domain.CONCLUDED and case.concluded_on is None:
         outcome = "approved" if status == "completed" else "rejected"
         on = at.date() if at else (on or today())
         changes.update(concluded_on=on, outcome=outcome)
         store.emit("application_completed", _completed_payload(case, outcome, on), occurred_at=at)
-        m.CONCLUDED.labels(case["item_code"], outcome).inc()
-        store.add_history(case["application_no"], "intake", "concluded",
+        m.CONCLUDED.labels(case.item_code, outcome).inc()
+        store.add_history(case.application_no, "intake", "concluded",
                           "办结：准予许可" if outcome == "approved" else "办结：不予许可")
-    store.update_case(case["application_no"], **changes)
+    store.update_case(case.application_no, **changes)
     return status
 
 
@@ -362,7 +357,7 @@ _DECISIONS = {"approve": "同意", "reject": "不同意", "request_materials": "
 
 def _task_decided(store, case, event):
     department = event.get("department")
-    store.update_department(case["application_no"], department, task_id=event.get("task_id"),
+    store.update_department(case.application_no, department, task_id=event.get("task_id"),
                             status=event.get("task_status") or event.get("decision"),
                             decision=event.get("decision"), opinion=event.get("opinion"),
                             legal_basis=event.get("legal_basis"), reviewer=event.get("reviewer"),
@@ -379,26 +374,26 @@ def _veto_filed(store, case, event):
 def _review_completed(store, case, event):
     changes = {"review_outcome": event["outcome"], "rejections": event.get("rejections") or [],
                "documents": event.get("documents") or []}
-    if case["decided_on"] is None:
+    if case.decided_on is None:
         changes["decided_on"] = event_day(event, "completed_at")
     return changes, "并联审批通过" if event["outcome"] == "approved" else "并联审批不予通过"
 
 
 def _materials_requested(store, case, event):
     missing = event.get("missing_materials") or []
-    m.MATERIALS_REQUESTED.labels(case["item_code"], "review").inc()
+    m.MATERIALS_REQUESTED.labels(case.item_code, "review").inc()
     return {"materials_stage": "review", "missing_materials": missing}, f"审查部门要求补正材料{len(missing)}项，暂停计时"
 
 
 def _task_warning(store, case, event):
     department = event.get("department")
-    store.update_department(case["application_no"], department, warning_level="yellow", task_id=event.get("task_id"))
+    store.update_department(case.application_no, department, warning_level="yellow", task_id=event.get("task_id"))
     return {}, f"{department} 黄牌预警：剩余{event.get('working_days_left')}个工作日"
 
 
 def _task_overdue(store, case, event):
     department = event.get("department")
-    store.update_department(case["application_no"], department, warning_level="red", task_id=event.get("task_id"))
+    store.update_department(case.application_no, department, warning_level="red", task_id=event.get("task_id"))
     return ({"overdue": True},
             f"{department} 红牌督办：超期{event.get('working_days_overdue')}个工作日（{event.get('notice_no') or ''}）")
 
@@ -406,16 +401,16 @@ def _task_overdue(store, case, event):
 def _task_extended(store, case, event):
     department = event.get("department")
     due = datetime.date.fromisoformat(str(event["due_date"]))
-    store.update_department(case["application_no"], department, due_date=due,
+    store.update_department(case.application_no, department, due_date=due,
                             provisional=bool(event.get("provisional")))
     # the case is due when its last department is
-    changes = {"due_date": due} if case["due_date"] is None or due > case["due_date"] else {}
+    changes = {"due_date": due} if case.due_date is None or due > case.due_date else {}
     return changes, f"{department} 延期{event.get('working_days')}个工作日至{due.isoformat()}：{event.get('reason') or ''}"
 
 
 def _task_deemed_approved(store, case, event):
     department = event.get("department")
-    store.update_department(case["application_no"], department, status="deemed_approved", decision="deemed_approval",
+    store.update_department(case.application_no, department, status="deemed_approved", decision="deemed_approval",
                             task_id=event.get("task_id"), decided_at=event.get("decided_at"))
     return {}, f"{department} 超时默认同意"
 
@@ -435,7 +430,7 @@ REVIEW_EFFECTS = {
 def on_review_event(store, event_type, event):
     case = _locked_case(store, event)
     changes, summary = REVIEW_EFFECTS[event_type](store, case, event)
-    store.add_history(case["application_no"], "review", event_type, summary, event_id=event.get("event_id"),
+    store.add_history(case.application_no, "review", event_type, summary, event_id=event.get("event_id"),
                       detail=event, at=event.get("occurred_at"))
     settle(store, case, dict(changes, review_started=True), at=event_instant(event, "completed_at", "decided_at"))
 
@@ -487,13 +482,13 @@ FEES_EFFECTS = {
 
 def on_fees_event(store, event_type, event):
     case = _locked_case(store, event)
-    no = case["application_no"]
-    bill = dict(case["bill"] or {})
+    no = case.application_no
+    bill = dict(case.bill or {})
     bill.update({k: event[k] for k in ("bill_no", "total_fen") if k in event})
     if event.get("lines"):
         bill["lines"] = event["lines"]
     new_status, effect = FEES_EFFECTS[event_type]
-    status = case["bill_status"]
+    status = case.bill_status
     if BILL_RANK[new_status] > BILL_RANK[status]:
         status = new_status
     bill["status"] = status
@@ -525,45 +520,45 @@ def record(store, application_no):
     case = store.case(application_no) if isinstance(application_no, str) else None
     if case is None:
         raise NotFound(f"no application {application_no}")
-    applicant = case["applicant"]
-    catalog = store.catalog(case["catalog_version"])
+    applicant = case.applicant
+    catalog = store.catalog(case.catalog_version)
     # Resident ID numbers leave intake masked, form fields included: replies
     # end up in callers' logs.
     form = {name: personal.mask_id(value) if catalog.fields.get(name, {}).get("type") == "id_number" and value
-            else value for name, value in case["form"].items()}
+            else value for name, value in case.form.items()}
     return {
-        "application_no": case["application_no"],
-        "item_code": case["item_code"], "item_name": case["item_name"], "kind": case["kind"],
+        "application_no": case.application_no,
+        "item_code": case.item_code, "item_name": case.item_name, "kind": case.kind,
         "catalog_version": catalog.label,
-        "channel": case["channel"], "status": case["status"],
-        "status_label": domain.STATUS_LABELS.get(case["status"], case["status"]),
+        "channel": case.channel, "status": case.status,
+        "status_label": domain.STATUS_LABELS.get(case.status, case.status),
         "applicant": {"kind": applicant["kind"], "name": applicant["name"], "phone": applicant["phone"],
                       "id_number_masked": personal.mask_id(applicant.get("id_number")),
                       "uscc": applicant.get("uscc")},
-        "form": form, "materials": case["materials"],
-        "missing_materials": case["missing_materials"], "materials_stage": case["materials_stage"],
-        "received_at": case["received_at"], "received_on": case["received_on"],
-        "accepted_on": case["accepted_on"], "clock_started_on": case["clock_started_on"],
-        "due_date": case["due_date"], "provisional": case["provisional"], "overdue": case["overdue"],
-        "visits": case["visits"],
+        "form": form, "materials": case.materials,
+        "missing_materials": case.missing_materials, "materials_stage": case.materials_stage,
+        "received_at": case.received_at, "received_on": case.received_on,
+        "accepted_on": case.accepted_on, "clock_started_on": case.clock_started_on,
+        "due_date": case.due_date, "provisional": case.provisional, "overdue": case.overdue,
+        "visits": case.visits,
         "departments": [{k: d[k] for k in ("department", "name", "lead", "limit_days", "timeout_policy",
                                            "due_date", "provisional", "task_id", "status", "decision", "opinion",
                                            "legal_basis", "reviewer", "acting_for", "warning_level", "decided_at")}
                         for d in store.departments(application_no)],
-        "fees": case["fee_lines"], "free_registration": case["free_registration"],
-        "bill": case["bill"], "review_outcome": case["review_outcome"], "rejections": case["rejections"],
-        "documents": case["documents"], "green_channel": case["green_channel"],
-        "outcome": case["outcome"], "concluded_on": case["concluded_on"],
-        "decided_on": case["decided_on"], "window": case["window_code"],
-        "refusal": ({"refusal_no": case["refusal_no"], "reasons": case["refusal_reasons"],
-                     "legal_basis": case["refusal_legal_basis"]} if case["refusal_no"] else None),
-        "withdrawal": ({"withdrawn_on": case["withdrawn_on"], "reason": case["withdrawal_reason"]}
-                       if case["withdrawn_on"] else None),
-        "receipt": case["receipt"],
+        "fees": case.fee_lines, "free_registration": case.free_registration,
+        "bill": case.bill, "review_outcome": case.review_outcome, "rejections": case.rejections,
+        "documents": case.documents, "green_channel": case.green_channel,
+        "outcome": case.outcome, "concluded_on": case.concluded_on,
+        "decided_on": case.decided_on, "window": case.window_code,
+        "refusal": ({"refusal_no": case.refusal_no, "reasons": case.refusal_reasons,
+                     "legal_basis": case.refusal_legal_basis} if case.refusal_no else None),
+        "withdrawal": ({"withdrawn_on": case.withdrawn_on, "reason": case.withdrawal_reason}
+                       if case.withdrawn_on else None),
+        "receipt": case.receipt,
         "notices": store.notices(application_no),
         "history": store.history(application_no),
-        "rating": ({"score": case["rating"], "comment": case["rating_comment"], "rated_at": case["rated_at"]}
-                   if case["rating"] else None),
+        "rating": ({"score": case.rating, "comment": case.rating_comment, "rated_at": case.rated_at}
+                   if case.rating else None),
     }
 
 
@@ -571,30 +566,30 @@ def track(store, data):
     """What the applicant may see; a wrong phone looks exactly like no case."""
     case = store.case(data["application_no"])
     if (case is None or not personal.is_mainland_mobile(data["phone"])
-            or personal.normal_phone(data["phone"]) != case["applicant_phone"]):
+            or personal.normal_phone(data["phone"]) != case.applicant_phone):
         raise NotFound("no application with that number and phone")
-    applicant = case["applicant"]
+    applicant = case.applicant
     amount_due = 0
-    if case["status"] == "awaiting_payment":
-        amount_due = (case["bill"] or {}).get("total_fen") or sum(f["amount_fen"] for f in case["fee_lines"])
+    if case.status == "awaiting_payment":
+        amount_due = (case.bill or {}).get("total_fen") or sum(f["amount_fen"] for f in case.fee_lines)
     awaiting = []
-    if case["materials_stage"]:
-        awaiting = [{"code": x["code"], "name": x["name"]} for x in case["missing_materials"]]
+    if case.materials_stage:
+        awaiting = [{"code": x["code"], "name": x["name"]} for x in case.missing_materials]
     return {
-        "application_no": case["application_no"], "item_name": case["item_name"], "status": case["status"],
-        "status_label": domain.STATUS_LABELS.get(case["status"], case["status"]),
+        "application_no": case.application_no, "item_name": case.item_name, "status": case.status,
+        "status_label": domain.STATUS_LABELS.get(case.status, case.status),
         "applicant": {"name_masked": personal.mask_name(applicant["name"]),
                       "id_masked": personal.mask_id(applicant.get("id_number") or applicant.get("uscc"))},
-        "received_on": case["received_on"], "accepted_on": case["accepted_on"],
-        "due_date": case["due_date"], "provisional": case["provisional"],
+        "received_on": case.received_on, "accepted_on": case.accepted_on,
+        "due_date": case.due_date, "provisional": case.provisional,
         "awaiting_materials": awaiting,
         "amount_due_fen": amount_due,
-        "bill_no": (case["bill"] or {}).get("bill_no"),
-        "departments": [{"name": d["name"], "status": d["status"]} for d in store.departments(case["application_no"])],
-        "concluded_on": case["concluded_on"], "outcome": case["outcome"],
+        "bill_no": (case.bill or {}).get("bill_no"),
+        "departments": [{"name": d["name"], "status": d["status"]} for d in store.departments(case.application_no)],
+        "concluded_on": case.concluded_on, "outcome": case.outcome,
         "documents": [{"document_name": d["document_name"], "document_no": d["document_no"]}
-                      for d in case["documents"]],
-        "rated": case["rating"] is not None,
+                      for d in case.documents],
+        "rated": case.rating is not None,
     }
 
 
@@ -602,18 +597,18 @@ def rate(store, data, by=None):
     case = store.case(data["application_no"], lock=True)
     if case is None:
         raise NotFound(f"no application {data['application_no']}")
-    if case["status"] not in domain.CONCLUDED:
+    if case.status not in domain.CONCLUDED:
         raise Conflict("a case is rated once it is concluded")
-    if case["rating"] is not None:
+    if case.rating is not None:
         raise Conflict("this case has already been rated")
     rated_at = local_now()
-    store.update_case(case["application_no"], rating=data["score"], rating_comment=data["comment"],
+    store.update_case(case.application_no, rating=data["score"], rating_comment=data["comment"],
                       rated_at=rated_at)
-    store.add_history(case["application_no"], "intake", "rated", f"服务评价{data['score']}分", by=by)
-    store.emit("application_rated", {"application_no": case["application_no"], "score": data["score"],
+    store.add_history(case.application_no, "intake", "rated", f"服务评价{data['score']}分", by=by)
+    store.emit("application_rated", {"application_no": case.application_no, "score": data["score"],
                                      "rated_at": rated_at})
     m.RATINGS.labels(str(data["score"])).inc()
-    return {"application_no": case["application_no"], "score": data["score"], "comment": data["comment"],
+    return {"application_no": case.application_no, "score": data["score"], "comment": data["comment"],
             "rated_at": rated_at}
 
 
@@ -703,17 +698,13 @@ def refuse(store, data, on=None, window=None, by=None):
         "reasons": data["reasons"], "legal_basis": data["legal_basis"],
         "note": "如不服本决定，可依法申请行政复议或者提起行政诉讼",
     }
-    case = {
-        "application_no": application_no, "client_ref": app["client_ref"], "item_code": app["item_code"] or "",
-        "item_name": item_name, "catalog_version": catalog.version_no,
-        "kind": item["kind"] if item else "committed", "channel": app["channel"], "applicant": app["applicant"],
-        "applicant_phone": app["applicant"]["phone"], "form": app["form"], "materials": app["materials"],
-        "missing_materials": [], "materials_stage": None, "status": domain.REFUSED, "received_on": on,
-        "accepted_on": None, "clock_started_on": None, "due_date": None, "provisional": False, "visits": 1,
-        "fee_lines": [], "has_fees": False, "free_registration": False, "review_outcome": None, "outcome": None,
-        "concluded_on": None, "receipt": notice, "window_code": window, "refusal_no": refusal_no,
-        "refusal_reasons": data["reasons"], "refusal_legal_basis": data["legal_basis"],
-    }
+    case = domain.Application(
+        application_no=application_no, client_ref=app["client_ref"], item_code=app["item_code"] or "",
+        item_name=item_name, catalog_version=catalog.version_no, kind=item["kind"] if item else "committed",
+        channel=app["channel"], applicant=app["applicant"], applicant_phone=app["applicant"]["phone"],
+        form=app["form"], materials=app["materials"], status=domain.REFUSED, received_on=on, receipt=notice,
+        window_code=window, refusal_no=refusal_no, refusal_reasons=data["reasons"],
+        refusal_legal_basis=data["legal_basis"])
     with store.unique(f"client_ref {app['client_ref']} was already used for another application"):
         store.add_application(case)
     store.add_history(application_no, "intake", "refused", f"不予受理（{refusal_no}）：" + "；".join(data["reasons"]),
@@ -739,21 +730,21 @@ def withdraw(store, data, on=None, by=None):
     first = _claimed(store, "withdraw", data["client_ref"])
     if first is not None:
         return first
-    if case["status"] not in domain.WITHDRAWABLE:
-        raise Conflict(f"application {case['application_no']} is {case['status']}; only a case not yet "
+    if case.status not in domain.WITHDRAWABLE:
+        raise Conflict(f"application {case.application_no} is {case.status}; only a case not yet "
                        "concluded can be withdrawn")
-    no = case["application_no"]
+    no = case.application_no
     moot = store.moot_departments(no)
     status = settle(store, case, {"withdrawn_on": on, "withdrawal_reason": data["reason"]}, on=on)
     store.add_history(no, "intake", "withdrawn", f"申请人撤回：{data['reason']}",
-                      detail={"moot": moot, "bill_status": case["bill_status"]}, by=by)
+                      detail={"moot": moot, "bill_status": case.bill_status}, by=by)
     store.emit("application_withdrawn", {
-        "application_no": no, "item_code": case["item_code"], "item_name": case["item_name"],
-        "reason": data["reason"], "withdrawn_on": on, "previous_status": case["status"],
-        "accepted": case["accepted_on"] is not None,
-        "moot_departments": moot, "applicant": applicant_public(case["applicant"]),
+        "application_no": no, "item_code": case.item_code, "item_name": case.item_name,
+        "reason": data["reason"], "withdrawn_on": on, "previous_status": case.status,
+        "accepted": case.accepted_on is not None,
+        "moot_departments": moot, "applicant": applicant_public(case.applicant),
     })
-    m.WITHDRAWN.labels(case["item_code"]).inc()
+    m.WITHDRAWN.labels(case.item_code).inc()
     result = {"application_no": no, "status": status, "withdrawn_on": on.isoformat(), "reason": data["reason"],
               "moot_departments": moot}
     return _remember(store, "withdraw", data["client_ref"], no, result)
@@ -820,15 +811,15 @@ def complain(store, calendar, data, on=None, by=None):
         return first
     concerned = data["department"]
     if concerned is None and case is not None:
-        concerned = next((d["department"] for d in store.departments(case["application_no"]) if d["lead"]), None)
+        concerned = next((d["department"] for d in store.departments(case.application_no) if d["lead"]), None)
     due = calendar.add_workdays(on, settings.complaint_days())
     row = store.add_complaint({
         "complaint_no": _number(store, domain.COMPLAINT, on), "text": data["text"], "phone": data["phone"],
         "application_no": data["application_no"], "department": concerned,
-        "window_code": case["window_code"] if case else None, "received_on": on,
+        "window_code": case.window_code if case else None, "received_on": on,
         "due_date": due.due_date, "provisional": due.provisional})
     if case is not None:
-        store.add_history(case["application_no"], "intake", "complaint", f"收到投诉{row['complaint_no']}", by=by)
+        store.add_history(case.application_no, "intake", "complaint", f"收到投诉{row['complaint_no']}", by=by)
     store.emit("complaint_received", _complaint_event(row, catalog))
     m.COMPLAINTS.labels(concerned or "").inc()
     return _remember(store, "complain", data["client_ref"], data["application_no"], complaint_view(row))
@@ -909,13 +900,13 @@ def ranking(store, calendar, query, on=None):
     on = on or today()
     rows = []
     if by == "window":
-        for case in store.concluded_cases(start, end):
-            if not case["window_code"]:
+        for row in store.concluded_cases(start, end):
+            if not row["window_code"]:
                 continue  # online and mobile cases pass no window
-            rows.append({"key": case["window_code"], "late": domain.centre_late(case, on),
-                         "working_days": (calendar.workdays_between(case["accepted_on"], case["decided_on"])
-                                          if case["accepted_on"] and case["decided_on"] else None),
-                         "rating": case["rating"]})
+            rows.append({"key": row["window_code"], "late": domain.centre_late(row, on),
+                         "working_days": (calendar.workdays_between(row["accepted_on"], row["decided_on"])
+                                          if row["accepted_on"] and row["decided_on"] else None),
+                         "rating": row["rating"]})
     else:
         for task in store.decided_tasks(start, end):
             if not task[by]:

@@ -2,10 +2,88 @@
 statutory clocks, the case status, the centre's headline figures.
 
 No nameko, no SQL: everything here is tested with plain values."""
+import dataclasses
+import datetime
 import hashlib
 import json
+from typing import Optional
 
 from onewindow.workdays import read_clock
+
+
+# ---------------------------------------------------------------- the application
+
+def _column(default=None, *, jsonb=False, fixed=False, empty_is_null=False, set_by_database=False):
+    """A column of `applications`: `jsonb` ones are stored as JSON; `fixed`
+    ones are written once, when the case is received; `empty_is_null` ones
+    store an empty value as NULL; `set_by_database` ones are never written."""
+    factory = {"default_factory": default} if callable(default) else {"default": default}
+    return dataclasses.field(**factory, metadata={"jsonb": jsonb, "fixed": fixed, "empty_is_null": empty_is_null,
+                                                  "set_by_database": set_by_database})
+
+
+@dataclasses.dataclass
+class Application:
+    """One application (办件) as intake keeps it: the one list of the columns
+    of `applications`, which the store reads and writes from these fields."""
+    application_no: str = _column(fixed=True)
+    client_ref: str = _column(fixed=True)
+    item_code: Optional[str] = _column(fixed=True)
+    item_name: str = _column(fixed=True)
+    catalog_version: Optional[int] = _column(fixed=True)
+    kind: Optional[str] = _column(fixed=True)
+    channel: str = _column(fixed=True)
+    applicant: dict = _column(dict, jsonb=True, fixed=True)
+    applicant_phone: str = _column(fixed=True)
+    form: dict = _column(dict, jsonb=True, fixed=True)
+    materials: list = _column(list)
+    missing_materials: list = _column(list, jsonb=True)
+    materials_stage: Optional[str] = _column()        # intake|review while materials are awaited
+    status: str = _column()
+    received_at: Optional[datetime.datetime] = _column(set_by_database=True)
+    received_on: Optional[datetime.date] = _column(fixed=True)
+    accepted_on: Optional[datetime.date] = _column()
+    clock_started_on: Optional[datetime.date] = _column()
+    due_date: Optional[datetime.date] = _column()
+    provisional: bool = _column(False)
+    visits: int = _column(1)
+    fee_lines: list = _column(list, jsonb=True, fixed=True)
+    has_fees: bool = _column(False, fixed=True)
+    free_registration: bool = _column(False, fixed=True)
+    review_started: bool = _column(False)
+    review_outcome: Optional[str] = _column()
+    rejections: list = _column(list, jsonb=True)
+    bill: Optional[dict] = _column(jsonb=True)
+    bill_status: Optional[str] = _column()
+    overdue: bool = _column(False)
+    outcome: Optional[str] = _column()
+    concluded_on: Optional[datetime.date] = _column()
+    receipt: Optional[dict] = _column(jsonb=True)
+    rating: Optional[int] = _column()
+    rating_comment: Optional[str] = _column()
+    rated_at: Optional[datetime.datetime] = _column()
+    window_code: Optional[str] = _column(fixed=True)
+    decided_on: Optional[datetime.date] = _column()
+    refusal_no: Optional[str] = _column(fixed=True)
+    refusal_reasons: Optional[list] = _column(jsonb=True, fixed=True, empty_is_null=True)
+    refusal_legal_basis: Optional[str] = _column(fixed=True)
+    withdrawn_on: Optional[datetime.date] = _column()
+    withdrawal_reason: Optional[str] = _column()
+    green_channel: Optional[dict] = _column(jsonb=True, fixed=True, empty_is_null=True)
+    documents: list = _column(list, jsonb=True)
+
+    def update(self, **changes):
+        for name, value in changes.items():
+            if name not in APPLICATION_COLUMNS:
+                raise AttributeError(f"an application has no {name}")
+            setattr(self, name, value)
+        return self
+
+    def with_changes(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+APPLICATION_COLUMNS = {f.name: f.metadata for f in dataclasses.fields(Application)}
 
 # ---------------------------------------------------------------- the catalog
 

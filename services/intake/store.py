@@ -14,14 +14,19 @@ CATALOG_FILE = pathlib.Path(__file__).resolve().parent / "catalog.yaml"
 # Catalog versions never change once loaded: parse each once per process.
 _CATALOGS = {}
 
-# Columns of `applications` that update_case may set.
-_CASE_COLUMNS = {
-    "status", "missing_materials", "materials_stage", "materials", "accepted_on", "clock_started_on",
-    "due_date", "provisional", "visits", "review_started", "review_outcome", "rejections", "bill",
-    "bill_status", "overdue", "outcome", "concluded_on", "receipt", "rating", "rating_comment", "rated_at",
-    "decided_on", "withdrawn_on", "withdrawal_reason", "documents",
-}
-_JSON_COLUMNS = {"missing_materials", "rejections", "bill", "receipt", "documents"}
+# The columns of `applications`, from the record's fields.
+_COLUMNS = domain.APPLICATION_COLUMNS
+_WRITTEN = [name for name, column in _COLUMNS.items() if not column["set_by_database"]]
+_INSERT = (f"INSERT INTO applications ({', '.join(_WRITTEN)}) VALUES "
+           f"({', '.join(f'%({name})s' for name in _WRITTEN)})")
+
+
+def _stored(name, value):
+    """A record's value as its column takes it."""
+    column = _COLUMNS[name]
+    if column["empty_is_null"] and not value:
+        return None
+    return Jsonb(value) if column["jsonb"] and value is not None else value
 
 
 def read_catalog_file(path=CATALOG_FILE):
@@ -124,35 +129,21 @@ class IntakeStore(Store):
     # ------------------------------------------------------------ cases
 
     def add_application(self, case):
-        self.execute(
-            "INSERT INTO applications (application_no, client_ref, item_code, item_name, catalog_version, kind, "
-            "channel, applicant, applicant_phone, form, materials, missing_materials, materials_stage, status, "
-            "received_on, accepted_on, clock_started_on, due_date, provisional, visits, fee_lines, has_fees, "
-            "free_registration, review_outcome, outcome, concluded_on, receipt, window_code, decided_on, refusal_no, "
-            "refusal_reasons, refusal_legal_basis, green_channel) VALUES "
-            "(%(application_no)s, %(client_ref)s, %(item_code)s, %(item_name)s, %(catalog_version)s, %(kind)s, "
-            "%(channel)s, %(applicant)s, %(applicant_phone)s, %(form)s, %(materials)s, %(missing_materials)s, "
-            "%(materials_stage)s, %(status)s, %(received_on)s, %(accepted_on)s, %(clock_started_on)s, "
-            "%(due_date)s, %(provisional)s, %(visits)s, %(fee_lines)s, %(has_fees)s, %(free_registration)s, "
-            "%(review_outcome)s, %(outcome)s, %(concluded_on)s, %(receipt)s, %(window_code)s, %(decided_on)s, "
-            "%(refusal_no)s, %(refusal_reasons)s, %(refusal_legal_basis)s, %(green_channel)s)",
-            dict({"window_code": None, "decided_on": None, "refusal_no": None, "refusal_legal_basis": None},
-                 **dict(case, refusal_reasons=Jsonb(case["refusal_reasons"]) if case.get("refusal_reasons") else None,
-                        applicant=Jsonb(case["applicant"]), form=Jsonb(case["form"]),
-                 missing_materials=Jsonb(case["missing_materials"]), fee_lines=Jsonb(case["fee_lines"]),
-                        receipt=Jsonb(case["receipt"]) if case.get("receipt") is not None else None,
-                        green_channel=Jsonb(case["green_channel"]) if case.get("green_channel") else None)))
+        self.execute(_INSERT, {name: _stored(name, getattr(case, name)) for name in _WRITTEN})
 
     def case(self, application_no, lock=False):
-        return self.one("SELECT * FROM applications WHERE application_no = %s" + (" FOR UPDATE" if lock else ""),
-                        (application_no,))
+        """The Application, or None."""
+        row = self.one("SELECT * FROM applications WHERE application_no = %s" + (" FOR UPDATE" if lock else ""),
+                       (application_no,))
+        return domain.Application(**row) if row else None
 
     def update_case(self, application_no, **changes):
-        unknown = set(changes) - _CASE_COLUMNS
-        if unknown:
-            raise ValueError(f"not a case column: {sorted(unknown)}")
+        unchangeable = sorted(c for c in changes if c not in _COLUMNS or _COLUMNS[c]["fixed"]
+                              or _COLUMNS[c]["set_by_database"])
+        if unchangeable:
+            raise ValueError(f"not a case column that changes: {unchangeable}")
         sets = ", ".join(f"{column} = %({column})s" for column in changes)
-        params = {k: Jsonb(v) if k in _JSON_COLUMNS and v is not None else v for k, v in changes.items()}
+        params = {name: _stored(name, value) for name, value in changes.items()}
         params["application_no"] = application_no
         self.execute(f"UPDATE applications SET {sets} WHERE application_no = %(application_no)s", params)
 
