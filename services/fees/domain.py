@@ -202,23 +202,20 @@ def payment_postings(lines, clearing=CLEARING_ACCOUNT):
     """Debit the clearing account with the total, credit each line's
     department treasury account with its amount (a line reduced to nothing
     books nothing)."""
-    postings = [Posting(clearing, debit_fen=bill_total(lines))]
-    for line in lines:
-        if line["amount_fen"] <= 0:
-            continue
-        postings.append(Posting(line["treasury_account"], credit_fen=line["amount_fen"],
-                                line_no=line["line_no"], fee_code=line["fee_code"],
-                                department=line["department"]))
-    return postings
+    return _clearing_against_treasuries(lines, clearing, "debit_fen", "credit_fen")
 
 
 def refund_postings(lines, clearing=CLEARING_ACCOUNT):
     """The mirror of the payment: each treasury account gives its line back."""
-    postings = [Posting(clearing, credit_fen=bill_total(lines))]
+    return _clearing_against_treasuries(lines, clearing, "credit_fen", "debit_fen")
+
+
+def _clearing_against_treasuries(lines, clearing, clearing_side, treasury_side):
+    postings = [Posting(clearing, **{clearing_side: bill_total(lines)})]
     for line in lines:
         if line["amount_fen"] <= 0:
             continue
-        postings.append(Posting(line["treasury_account"], debit_fen=line["amount_fen"],
+        postings.append(Posting(line["treasury_account"], **{treasury_side: line["amount_fen"]},
                                 line_no=line["line_no"], fee_code=line["fee_code"],
                                 department=line["department"]))
     return postings
