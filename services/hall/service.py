@@ -181,5 +181,5 @@ class HallService:
     @http("POST", "/hall/ticket")
     def ticket_form_taken(self, request):
         return screen.take_remote_ticket(request, lambda args: cases.take_ticket(
-            self.store, self.hall.layout, args, cases.now()), self.hall.layout)
+            self.store, self.hall.layout, self.calendar(), args, cases.now()), self.hall.layout)
 
