@@ -182,14 +182,14 @@ def test_the_timer_supervises_as_of_now(review, case, uid, outbox):
     assert len(overdue) == 2 and {o["due_date"] for o in overdue} == {due.isoformat()}
 
 
-def test_provisional_due_dates_are_recomputed_when_the_year_is_loaded(review, rpc, case, uid, platform_env):
+def test_provisional_due_dates_are_recomputed_when_the_year_is_loaded(review, rpc, case, uid, review_database):
     # accepted Monday 28 December 2026, 5 working days: 2027 was not published,
     # so weekends only (29, 30, 31 Dec, 1 and 4 Jan) and provisional
     market = department(f"SCJG{uid}", "市场监督管理局", due_date="2027-01-04", provisional=True, limit_days=5,
                         primary=f"sc-a-{uid}", backup=f"sc-b-{uid}")
     no, tasks = case(market, accepted_on="2026-12-28", due_date="2027-01-04")
     assert tasks[market["code"]]["provisional"] is True
-    url = platform_env["databases"]["review"]
+    url = review_database
     with psycopg.connect(url, autocommit=True) as conn:
         already = conn.execute("SELECT 1 FROM calendar_years WHERE year = 2027").fetchone()
     assert already is None
