@@ -185,12 +185,28 @@ def _q(value):
     return urllib.parse.quote(value, safe="")
 
 
+def _add_or_update_user(user, password):
+    """The password goes through stdin, never the process list. rabbitmqctl
+    can fail for reasons of its own (it starts an Erlang VM that must reach
+    the node: on a busy machine it sometimes cannot), so only "already
+    exists" means update the password; anything else is tried again, then
+    reported with what rabbitmqctl said."""
+    said = ""
+    for _ in range(3):
+        added = _rabbitmqctl("add_user", user, stdin=password)
+        if added.returncode == 0:
+            return
+        said = (added.stderr or added.stdout).strip()
+        if "already exists" in said:
+            _ctl("change_password", user, stdin=password)
+            return
+    raise AccessError(f"rabbitmqctl add_user {user} failed: {said}")
+
+
 def apply_grant(vhost, user, password, grant):
     """Create or update `user` with `password` and exactly `grant` in `vhost`."""
     if _use_rabbitmqctl():
-        # the password goes through stdin, never the process list
-        if _rabbitmqctl("add_user", user, stdin=password).returncode != 0:
-            _ctl("change_password", user, stdin=password)
+        _add_or_update_user(user, password)
         _ctl("set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read)
         _rabbitmqctl("clear_topic_permissions", "-p", vhost, user)
         for exchange, (write, read) in grant.topics.items():
