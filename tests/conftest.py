@@ -143,8 +143,13 @@ def run_services(platform_env, service_config):
     with eventlet.Timeout(STOP_SECONDS, False):
         pool.waitall()
         return
+    # kill waits for the workers' greenlets to die; one that does not (stuck
+    # in a driver call) must not hang the suite either: it is left behind.
+    killing = eventlet.GreenPool()
     for runner in runners:
-        runner.kill()
+        killing.spawn_n(runner.kill)
+    with eventlet.Timeout(STOP_SECONDS, False):
+        killing.waitall()
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """The four services, started for one test and killed afterwards (not stopped:
 a worker stuck on hostile input must not hold up the suite)."""
+import eventlet
 import pytest
+
+from tests.conftest import STOP_SECONDS
 
 
 @pytest.fixture
@@ -21,5 +24,9 @@ def four_services(platform_env, service_config):
             runners.append(runner)
         yield runners
     finally:
+        # bounded: a worker that will not die must not hang the suite
+        killing = eventlet.GreenPool()
         for runner in reversed(runners):
-            runner.kill()
+            killing.spawn_n(runner.kill)
+        with eventlet.Timeout(STOP_SECONDS, False):
+            killing.waitall()
