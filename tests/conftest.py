@@ -133,23 +133,30 @@ def run_services(platform_env, service_config):
         return started[0] if len(started) == 1 else started
 
     yield start
-    # Stopped, not killed: a killed consumer's connection can linger and keep
-    # taking the next test's messages. Stopped together, to pay the wait once;
-    # a worker that never ends (a test that left a call hanging) is killed
-    # after STOP_SECONDS so one stuck test cannot hold up the suite.
+    stop_all(runners)
+
+
+def _together(runners, action):
+    """`action` on every runner side by side; True when all were done within
+    STOP_SECONDS."""
     pool = eventlet.GreenPool()
     for runner in reversed(runners):
-        pool.spawn_n(runner.stop)
+        pool.spawn_n(getattr(runner, action))
     with eventlet.Timeout(STOP_SECONDS, False):
         pool.waitall()
+        return True
+    return False
+
+
+def stop_all(runners, kill=False):
+    """Stopped, not killed: a killed consumer's connection can linger and
+    keep taking the next test's messages. Stopped together, to pay the wait
+    once; runners that do not stop within STOP_SECONDS (a worker that never
+    ends) are killed, and one that does not even die is left behind rather
+    than waited on: one stuck test must not hang the suite."""
+    if not kill and _together(runners, "stop"):
         return
-    # kill waits for the workers' greenlets to die; one that does not (stuck
-    # in a driver call) must not hang the suite either: it is left behind.
-    killing = eventlet.GreenPool()
-    for runner in runners:
-        killing.spawn_n(runner.kill)
-    with eventlet.Timeout(STOP_SECONDS, False):
-        killing.waitall()
+    _together(runners, "kill")
 
 
 @pytest.fixture

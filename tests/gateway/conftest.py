@@ -3,9 +3,10 @@ principals with tokens; an HTTP client for the gateway."""
 import os
 import uuid
 
-import eventlet
 import pytest
 import requests
+
+from tests.conftest import stop_all
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,7 @@ def centre(platform_env):
         runner.start()
         runners.append(runner)
     yield f"http://{CENTRE.web_address('gateway').replace('0.0.0.0', '127.0.0.1')}"
-    pool = eventlet.GreenPool()
-    for runner in reversed(runners):
-        pool.spawn_n(runner.stop)
-    pool.waitall()
+    stop_all(runners)
 
 
 @pytest.fixture(scope="module")

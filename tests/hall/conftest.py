@@ -15,6 +15,7 @@ os.environ.setdefault("HALL_LIGHTS_SECONDS", "0.5")
 os.environ.setdefault("HALL_GAUGE_SECONDS", "0.5")
 
 from services.hall.service import HallService  # noqa: E402
+from tests.conftest import stop_all  # noqa: E402
 from services.registry import CENTRE  # noqa: E402
 
 LAYOUT = pathlib.Path(__file__).resolve().parent / "layout.yaml"
@@ -118,7 +119,7 @@ def hall_runner(hall_config):
     runner.add_service(HallService)
     runner.start()
     yield int(config["WEB_SERVER_ADDRESS"].rsplit(":", 1)[1])
-    runner.stop()
+    stop_all([runner])
 
 
 @pytest.fixture

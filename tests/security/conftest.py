@@ -1,9 +1,8 @@
 """The four services, started for one test and killed afterwards (not stopped:
 a worker stuck on hostile input must not hold up the suite)."""
-import eventlet
 import pytest
 
-from tests.conftest import STOP_SECONDS
+from tests.conftest import stop_all
 
 
 @pytest.fixture
@@ -24,9 +23,4 @@ def four_services(platform_env, service_config):
             runners.append(runner)
         yield runners
     finally:
-        # bounded: a worker that will not die must not hang the suite
-        killing = eventlet.GreenPool()
-        for runner in reversed(runners):
-            killing.spawn_n(runner.kill)
-        with eventlet.Timeout(STOP_SECONDS, False):
-            killing.waitall()
+        stop_all(runners, kill=True)
