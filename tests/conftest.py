@@ -188,15 +188,17 @@ def publish_event(platform_env):
 def service_sql(platform_env):
     """service_sql(service, statement, params): rows (dicts) from that
     service's database, autocommit; [] for statements without rows."""
+    return lambda service, sql, params=None: rows_at(platform_env["databases"][service], sql, params)
+
+
+def rows_at(url, sql, params=None):
+    """Rows (dicts) of one autocommitted statement on the database at `url`;
+    [] for a statement without rows."""
     import psycopg
     from psycopg.rows import dict_row
-
-    def query(service, sql, params=None):
-        with psycopg.connect(platform_env["databases"][service], row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-
-    return query
+    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture

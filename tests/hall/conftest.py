@@ -15,7 +15,7 @@ os.environ.setdefault("HALL_LIGHTS_SECONDS", "0.5")
 os.environ.setdefault("HALL_GAUGE_SECONDS", "0.5")
 
 from services.hall.service import HallService  # noqa: E402
-from tests.conftest import stop_all  # noqa: E402
+from tests.conftest import rows_at, stop_all  # noqa: E402
 from services.registry import CENTRE  # noqa: E402
 
 LAYOUT = pathlib.Path(__file__).resolve().parent / "layout.yaml"
@@ -90,14 +90,7 @@ def hall_database(platform_env):
 
 @pytest.fixture(scope="session")
 def hall_sql(hall_database):
-    import psycopg
-    from psycopg.rows import dict_row
-
-    def query(sql, params=None):
-        with psycopg.connect(hall_database, row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    return query
+    return lambda sql, params=None: rows_at(hall_database, sql, params)
 
 
 @pytest.fixture(scope="session")

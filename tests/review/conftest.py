@@ -3,12 +3,11 @@ tables directly, and build realistic accepted cases."""
 import os
 import uuid
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 from kombu import Exchange
 
 from services.review.service import ReviewService
+from tests.conftest import rows_at
 
 INTAKE_EVENTS = Exchange("intake.events", type="topic", durable=True)
 
@@ -51,11 +50,7 @@ def review_database(platform_env):
 
 @pytest.fixture
 def query(review_database):
-    def rows(sql, params=None):
-        with psycopg.connect(review_database, row_factory=dict_row, autocommit=True) as conn:
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    return rows
+    return lambda sql, params=None: rows_at(review_database, sql, params)
 
 
 @pytest.fixture
