@@ -64,80 +64,36 @@ def connect_pool(url, *, min_size=2, max_size=20, name=None, wait=True):
 
 
 class UnitOfWork:
-    """One transaction, opened on first use, that rolls back unless committed.
-
-    Round trips are what a unit costs most: BEGIN travels with the first
-    statement, and the events emitted are written into the outbox in one
-    statement that travels with the COMMIT (pipeline mode, one round trip
-    each)."""
+    """One transaction, opened on first use, that rolls back unless committed."""
 
     def __init__(self, pool, service_name, on_commit=None):
         self._pool = pool
         self._conn = None
-        self._begun = False
-        self._queued = []  # SAVEPOINTs not sent yet: they travel with the next statement
-        self._savepoints = 0
-        self._unwritten = []  # [(event_type, event)] emitted, to be written with the commit
         self.service_name = service_name
         self._on_commit = on_commit
         self.emitted = []
         self.finished = False
 
-    def _connection(self):
+    @property
+    def conn(self):
         if self.finished:
             raise RuntimeError("unit of work already finished")
         if self._conn is None:
             self._conn = self._pool.getconn()
         return self._conn
 
-    @property
-    def conn(self):
-        """The connection itself, for what the methods below do not cover."""
-        conn = self._connection()
-        if self._queued:
-            self.execute("SELECT 1")  # what is queued goes first
-        self._begun = True
-        return conn
-
     def execute(self, sql, params=None):
-        conn = self._connection()
-        if self._begun and not self._queued:
-            return conn.execute(sql, params)
-        self._begun = True
-        queued, self._queued = self._queued, []
-        with conn.pipeline():  # BEGIN, queued savepoints and the statement in one round trip
-            for statement in queued:
-                conn.execute(statement)
-            cursor = conn.execute(sql, params)
-        return cursor
+        return self.conn.execute(sql, params)
 
     def one(self, sql, params=None):
-        return self.execute(sql, params).fetchone()
+        return self.conn.execute(sql, params).fetchone()
 
     def all(self, sql, params=None):
-        return self.execute(sql, params).fetchall()
+        return self.conn.execute(sql, params).fetchall()
 
-    @contextlib.contextmanager
     def savepoint(self):
-        """A nested transaction: an error inside undoes only what it did,
-        the events it emitted included. It costs no round trip of its own:
-        SAVEPOINT goes with the first statement inside, and a block that
-        succeeds is not released (COMMIT ends it)."""
-        self._connection()
-        self._savepoints += 1
-        statement = f"SAVEPOINT ow_{self._savepoints}"
-        unwritten, emitted = len(self._unwritten), len(self.emitted)
-        self._queued.append(statement)
-        try:
-            yield
-        except BaseException:
-            del self._unwritten[unwritten:]
-            del self.emitted[emitted:]
-            if statement in self._queued:  # nothing inside reached the database
-                del self._queued[self._queued.index(statement):]
-            elif self._conn is not None:
-                self._conn.execute(f"ROLLBACK TO {statement}")
-            raise
+        """A nested transaction: an error inside undoes only what it did."""
+        return self.conn.transaction()
 
     @contextlib.contextmanager
     def unique(self, conflict):
@@ -153,13 +109,9 @@ class UnitOfWork:
             raise Conflict(conflict) from None
 
     def emit(self, event_type, payload, occurred_at=None):
-        """Record an event in the outbox, in this transaction: the row is
-        written with the commit, so a later statement of the same unit does
-        not see it yet. Returns the event with its event_id and occurred_at
-        (now, or the given time of the fact)."""
-        event = outbox.new_event(event_type, payload, occurred_at)
-        self._connection()  # a unit that emits has a transaction to commit
-        self._unwritten.append((event_type, event))
+        """Record an event in the outbox, in this transaction. Returns it with
+        its event_id and occurred_at (now, or the given time of the fact)."""
+        event = outbox.record(self, event_type, payload, occurred_at)
         self.emitted.append(event)
         return event
 
@@ -170,13 +122,8 @@ class UnitOfWork:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        self._queued = []  # savepoints nothing followed: nothing to send
         try:
-            if commit and self._unwritten:
-                with conn.pipeline():  # the outbox rows and COMMIT in one round trip
-                    outbox.insert(conn, self._unwritten)
-                    conn.commit()
-            elif commit:
+            if commit:
                 conn.commit()
             else:
                 conn.rollback()

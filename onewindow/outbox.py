@@ -30,28 +30,12 @@ DEFAULT_EXCHANGE = Exchange("")  # straight to the queue named by the routing ke
 CONFIRMED = object()
 
 
-def new_event(event_type, payload, occurred_at=None):
-    """The event as it will be published: the payload on the wire with its
-    event_id and `occurred_at` (when the fact happened, if not now; always in
-    the centre's zone)."""
+def record(unit, event_type, payload, occurred_at=None):
+    """`occurred_at`: when the fact happened, if not now (an event emitted
+    in reaction to an earlier one); always in the centre's zone."""
     at = occurred_at.astimezone(workdays.zone()) if occurred_at else workdays.local_now()
     event = {"event_id": str(uuid.uuid4()), "occurred_at": at.isoformat()}
     event.update(wire(payload))
-    return event
-
-
-def insert(conn, events):
-    """Write [(event_type, event)] into the outbox in one statement."""
-    conn.execute(
-        "INSERT INTO outbox (event_id, event_type, payload) "
-        "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::jsonb[])",
-        ([e["event_id"] for _, e in events], [t for t, _ in events], [Jsonb(e) for _, e in events]),
-    )
-
-
-def record(unit, event_type, payload, occurred_at=None):
-    """Write one event into the outbox in the unit's transaction now."""
-    event = new_event(event_type, payload, occurred_at)
     unit.execute(
         "INSERT INTO outbox (event_id, event_type, payload) VALUES (%s, %s, %s)",
         (event["event_id"], event_type, Jsonb(event)),

@@ -115,7 +115,6 @@ def emit_refused(pool, count, attempts=19):
     """Events refused many times already (no queue bound), due again now."""
     with UnitOfWork(pool, "probesrc") as unit:
         events = [unit.emit("nobody_listens", {"text": f"refused {i}"}) for i in range(count)]
-    with UnitOfWork(pool, "probesrc") as unit:  # emitted rows are written with the commit
         unit.execute("UPDATE outbox SET attempts = %s, last_error = 'unroutable: ', "
                      "next_attempt_at = now() - interval '1 second' WHERE event_type = 'nobody_listens'",
                      (attempts,))

@@ -136,27 +136,3 @@ def test_eight_concurrent_pg_sleeps_overlap(probes, rpc):
     assert [c.result() for c in calls] == [1] * 8
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, f"8 concurrent pg_sleep(1) took {elapsed:.2f}s: the hub is blocked"
-
-
-def test_a_savepoint_that_rolls_back_takes_its_rows_and_its_events_with_it(probes):
-    # savepoints cost no round trip of their own and emitted rows are
-    # written with the commit: what a failed block did must still vanish
-    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=1)
-    try:
-        with UnitOfWork(pool, "probesrc") as unit:
-            with unit.savepoint():  # the first thing the unit does
-                unit.execute("INSERT INTO notes (text) VALUES ('outer')")
-                with pytest.raises(ZeroDivisionError):
-                    with unit.savepoint():
-                        unit.execute("INSERT INTO notes (text) VALUES ('inner')")
-                        unit.emit("note_written", {"text": "inner"})
-                        1 / 0
-                with pytest.raises(ZeroDivisionError):
-                    with unit.savepoint():  # nothing inside reached the database
-                        unit.emit("note_written", {"text": "before any SQL"})
-                        1 / 0
-                unit.emit("note_written", {"text": "outer"})
-    finally:
-        pool.close()
-    assert [r["text"] for r in probes["query"]("probesrc", "SELECT text FROM notes")] == ["outer"]
-    assert [r["payload"]["text"] for r in probes["query"]("probesrc", "SELECT payload FROM outbox")] == ["outer"]
