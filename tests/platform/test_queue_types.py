@@ -11,7 +11,7 @@ from nameko.runners import ServiceRunner
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from onewindow import access, entrypoints, sandbox, topology
-from onewindow.centre import Centre
+from onewindow.centre import Centre, Member
 from onewindow.entrypoints import event_handler, rpc
 from onewindow.principals import ANYONE
 
@@ -50,7 +50,7 @@ def test_quorum_for_the_services_queues_classic_for_replies(vhost, monkeypatch):
     monkeypatch.setenv("OW_QUEUE_TYPE", "quorum")
     uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     subs = entrypoints.subscriptions([Typed])
-    access.declare_topology(uri, Centre(Typed))       # set-up declares first, RPC queue included ...
+    access.declare_topology(uri, Centre(Member("qtyped", f"{__name__}:Typed")))       # set-up declares first, RPC queue included ...
     runner = ServiceRunner({"AMQP_URI": uri, "serializer": "json"})
     runner.add_service(Typed)
     runner.start()                                    # ... nameko declares the same queues again
