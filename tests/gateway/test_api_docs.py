@@ -20,7 +20,7 @@ def test_a_changed_schema_makes_the_documents_stale(monkeypatch, tmp_path):
         (tmp_path / name).write_text(text, encoding="utf-8")
     assert api_docs.stale(tmp_path) == []
     monkeypatch.setattr(schemas.Decide, "_declared_fields", dict(schemas.Decide._declared_fields, urgent=fields.Boolean()))
-    assert "openapi.json" in api_docs.stale(tmp_path)
+    assert "docs/api/openapi.json" in api_docs.stale(tmp_path)
 
 
 def test_every_rpc_method_is_a_path_with_its_schema():
