@@ -91,6 +91,14 @@ class UnitOfWork:
     def all(self, sql, params=None):
         return self.conn.execute(sql, params).fetchall()
 
+    def undo(self):
+        """Roll back all this unit has done and go on in a fresh transaction.
+        The inbox's failure path: cheaper over many events than a savepoint
+        around every handler, which costs two statements when it succeeds."""
+        if self._conn is not None:
+            self._conn.rollback()
+        self.emitted.clear()
+
     def savepoint(self):
         """A nested transaction: an error inside undoes only what it did."""
         return self.conn.transaction()

@@ -2,8 +2,10 @@
 
 A handler's effect and the record of its event_id are written in one
 transaction, so a redelivered event changes nothing. A handler that raises is
-undone (savepoint), the event is kept in the inbox with status `retry` and a
-backoff, and the message is acked: the relay sends it back to the consumer's
+undone (the whole transaction is rolled back and the event written again:
+no savepoint round trips on the path nearly every event takes), the event
+is kept in the inbox with status `retry` and a backoff, and the message is
+acked: the relay sends it back to the consumer's
 queue when the backoff is over. After the last attempt it is `parked`, where
 `onewindow parked` lists it and replays it. Nothing is acked and forgotten.
 
@@ -60,23 +62,31 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
     else:
         attempts = 0
     try:
-        with unit.savepoint():
-            handler()
+        handler()
     except PrerequisiteMissing as exc:
-        wait_for_prerequisite(unit, consumer, event_id, attempts, exc)
+        unit.undo()
+        wait_for_prerequisite(unit, consumer, event_id, event_type, payload, attempts, exc)
         return False
     except Exception as exc:
+        unit.undo()
         attempts += 1
         parked = attempts >= config.inbox_max_attempts()
         metrics.INBOX_FAILURES.labels(service, consumer).inc()
         log.warning("%s failed on event %s (attempt %d)%s: %r", consumer, event_id, attempts,
                     ", parked" if parked else "", exc, exc_info=not parked)
+        # The rollback took the row written above (or the lock on it) with
+        # it: write it again, never over a 'done' another delivery committed
+        # meanwhile.
         unit.execute(
-            "UPDATE inbox SET status = %s, attempts = %s, last_error = %s, waiting_since = NULL, "
-            "next_attempt_at = now() + make_interval(secs => %s), updated_at = now() "
-            "WHERE consumer = %s AND event_id = %s",
-            ("parked" if parked else "retry", attempts, f"{type(exc).__name__}: {exc}"[:2000],
-             backoff_seconds(attempts), consumer, event_id),
+            "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts, last_error, "
+            "  next_attempt_at) VALUES (%(consumer)s, %(event_id)s, %(event_type)s, %(payload)s, %(status)s, "
+            "  %(attempts)s, %(error)s, now() + make_interval(secs => %(backoff)s)) "
+            "ON CONFLICT (consumer, event_id) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts, "
+            "  last_error = EXCLUDED.last_error, waiting_since = NULL, next_attempt_at = EXCLUDED.next_attempt_at, "
+            "  updated_at = now() WHERE inbox.status <> 'done'",
+            {"consumer": consumer, "event_id": event_id, "event_type": event_type, "payload": Jsonb(payload),
+             "status": "parked" if parked else "retry", "attempts": attempts,
+             "error": f"{type(exc).__name__}: {exc}"[:2000], "backoff": backoff_seconds(attempts)},
         )
         return False
     if fresh is None:
@@ -88,21 +98,29 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
     return True
 
 
-def wait_for_prerequisite(unit, consumer, event_id, attempts, exc):
+def wait_for_prerequisite(unit, consumer, event_id, event_type, payload, attempts, exc):
     """Keep the event to run again later, its attempts untouched; park it
-    only when it has waited longer than OW_INBOX_WAIT_SECONDS."""
+    only when it has waited longer than OW_INBOX_WAIT_SECONDS. (Written
+    again after the rollback of the handler, as a failure is.)"""
     row = unit.one(
-        "UPDATE inbox SET waits = waits + 1, attempts = %(attempts)s, waiting_since = COALESCE(waiting_since, now()), "
-        "  status = CASE WHEN now() - COALESCE(waiting_since, now()) > make_interval(secs => %(limit)s) "
+        "INSERT INTO inbox AS i (consumer, event_id, event_type, payload, status, attempts, waits, waiting_since, "
+        "  last_error, next_attempt_at) VALUES (%(consumer)s, %(event_id)s, %(event_type)s, %(payload)s, "
+        "  'waiting', %(attempts)s, 1, now(), %(error)s, now() + make_interval(secs => LEAST(%(cap)s, %(base)s))) "
+        "ON CONFLICT (consumer, event_id) DO UPDATE SET waits = i.waits + 1, attempts = %(attempts)s, "
+        "  waiting_since = COALESCE(i.waiting_since, now()), "
+        "  status = CASE WHEN now() - COALESCE(i.waiting_since, now()) > make_interval(secs => %(limit)s) "
         "                THEN 'parked' ELSE 'waiting' END, "
         "  last_error = %(error)s, updated_at = now(), "
-        "  next_attempt_at = now() + make_interval(secs => LEAST(%(cap)s, %(base)s * power(2, LEAST(waits, 20)))) "
-        "WHERE consumer = %(consumer)s AND event_id = %(event_id)s RETURNING status, waits",
+        "  next_attempt_at = now() + make_interval(secs => LEAST(%(cap)s, %(base)s * power(2, LEAST(i.waits, 20)))) "
+        "WHERE i.status <> 'done' RETURNING status, waits",
         {"limit": config.inbox_wait_seconds(), "cap": config.inbox_wait_cap_seconds(),
          "base": config.retry_base_seconds(), "error": f"waiting: {exc}"[:2000],
-         "consumer": consumer, "event_id": event_id, "attempts": attempts},
+         "consumer": consumer, "event_id": event_id, "attempts": attempts,
+         "event_type": event_type, "payload": Jsonb(payload)},
     )
-    if row["status"] == "parked":
+    if row is None:
+        log.info("%s: event %s was done by another delivery meanwhile", consumer, event_id)
+    elif row["status"] == "parked":
         metrics.INBOX_FAILURES.labels(unit.service_name, consumer).inc()
         log.warning("%s parked event %s: its prerequisite did not come in %.0f s: %s", consumer, event_id,
                     config.inbox_wait_seconds(), exc)
