@@ -172,6 +172,9 @@ sms_provider = Setting("SMS_PROVIDER", "local")
 db_pool_size = Setting("OW_DB_POOL_SIZE", "10", positive_int)
 max_workers = Setting("OW_MAX_WORKERS", "20", positive_int)
 log_level = Setting("OW_LOG_LEVEL", "INFO", log_level_name)
+principal_cache_seconds = Setting("OW_PRINCIPAL_CACHE_SECONDS", "5", non_negative_float,
+                                  "how long a service trusts what it read of a principal's role (0: read it on "
+                                  "every call); removing a principal's broker user ends its calls at once")
 inbox_max_attempts = Setting("OW_INBOX_MAX_ATTEMPTS", "5", positive_int)
 retry_base_seconds = Setting("OW_RETRY_BASE_SECONDS", "1.0", non_negative_float)
 retention_days = Setting("OW_RETENTION_DAYS", "7", non_negative_float,

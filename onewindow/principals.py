@@ -5,8 +5,9 @@ property `user_id`, which RabbitMQ refuses unless it names the connection's
 user, so the name is proven by the broker, never by an argument. The role and
 department of each name are registered in a `principals` table of every
 service's database (written by `onewindow principal add`), so a service
-checks them in its own transaction, without a call to anyone. Removing the row
-(and the broker user) takes effect at the next call.
+checks them in its own transaction, without a call to anyone. Removing the
+broker user ends its calls at once (RabbitMQ closes its connections); a
+changed role is read again within OW_PRINCIPAL_CACHE_SECONDS.
 
 The HTTP gateway calls as a principal of role `gateway` and names the real
 caller in the context data `on_behalf_of` (AMQP header
@@ -14,8 +15,11 @@ caller in the context data `on_behalf_of` (AMQP header
 else.
 """
 import re
+import time
+import weakref
 from dataclasses import dataclass
 
+from . import config
 from .errors import Forbidden
 
 ANONYMOUS = "anonymous"
@@ -91,9 +95,27 @@ def registered(unit):
     return unit.all("SELECT name, role, department, registered_at FROM principals ORDER BY name")
 
 
+# What each database said of a name, and until when it is believed: a
+# window or a department calls many times a second, and the row changes
+# only when an operator registers or removes the principal. Keyed by the
+# unit's pool, so two services (or a test's databases) never share it.
+_known = weakref.WeakKeyDictionary()
+
+
 def lookup(unit, name):
+    pool = getattr(unit, "_pool", None)
+    seconds = config.principal_cache_seconds()
+    cache = _known.setdefault(pool, {}) if pool is not None and seconds > 0 else None
+    now = time.monotonic()
+    if cache is not None and name in cache and cache[name][1] > now:
+        return cache[name][0]
     row = unit.one("SELECT name, role, department FROM principals WHERE name = %s", (name,))
-    return Principal(row["name"], row["role"], row["department"]) if row else None
+    found = Principal(row["name"], row["role"], row["department"]) if row else None
+    if cache is not None and found is not None:  # one just registered is believed at once
+        if len(cache) > 10000:  # names come from the broker, yet bound it all the same
+            cache.clear()
+        cache[name] = (found, now + seconds)
+    return found
 
 
 def resolve(unit, user_id, on_behalf_of=None):
