@@ -503,14 +503,17 @@ def on_fees_event(store, event_type, event):
 def on_message_status(store, event):
     if not event.get("application_no"):
         return
-    _locked_case(store, event)
-    store.record_notice({
+    # No lock on the case: a notice is a row of its own, and three of them
+    # a case must not queue behind its decisions and payments.
+    recorded = store.record_notice({
         "message_id": str(event["message_id"]), "application_no": event["application_no"],
         "source_event_id": event.get("source_event_id"), "template": event.get("template"),
         "status": event.get("status"), "segments": event.get("segments"),
         "phone_masked": event.get("phone_masked"), "text": event.get("text"),
         "at": event.get("at") or event.get("occurred_at"),
     })
+    if not recorded:
+        raise PrerequisiteMissing(f"application {event['application_no']} not known to intake yet")
 
 
 # ------------------------------------------------------------------ reading

@@ -191,15 +191,18 @@ class IntakeStore(Store):
                         "WHERE application_no = %s ORDER BY at, id", (application_no,))
 
     def record_notice(self, notice):
-        """The latest status of one SMS (a later status replaces an earlier)."""
-        self.execute(
+        """The latest status of one SMS (a later status replaces an earlier).
+        False when the case is not known here (yet)."""
+        return self.one(
             "INSERT INTO case_notices (message_id, application_no, source_event_id, template, status, segments, "
-            "phone_masked, text, at) VALUES (%(message_id)s, %(application_no)s, %(source_event_id)s, %(template)s, "
-            "%(status)s, %(segments)s, %(phone_masked)s, %(text)s, %(at)s) ON CONFLICT (message_id) DO UPDATE SET "
+            "phone_masked, text, at) SELECT %(message_id)s, %(application_no)s, %(source_event_id)s, %(template)s, "
+            "%(status)s, %(segments)s::integer, %(phone_masked)s, %(text)s, %(at)s "
+            "WHERE EXISTS (SELECT 1 FROM applications WHERE application_no = %(application_no)s) "
+            "ON CONFLICT (message_id) DO UPDATE SET "
             "status = CASE WHEN case_notices.status IN ('delivered', 'failed') AND EXCLUDED.status IN ('queued', 'sent') "
             "THEN case_notices.status ELSE EXCLUDED.status END, "
             "at = CASE WHEN case_notices.status IN ('delivered', 'failed') AND EXCLUDED.status IN ('queued', 'sent') "
-            "THEN case_notices.at ELSE EXCLUDED.at END", notice)
+            "THEN case_notices.at ELSE EXCLUDED.at END RETURNING message_id", notice) is not None
 
     def notices(self, application_no):
         return self.all("SELECT message_id, template, status, segments, phone_masked, text, at "
