@@ -10,6 +10,7 @@ provider when the first keeps failing), or `failed` with its reason.
 """
 import datetime
 import logging
+import threading
 import time
 
 import eventlet
@@ -164,13 +165,21 @@ class Sender:
 
 
 class SmsSender(DependencyProvider):
-    """Runs the Sender loop in the service container, every
-    OW_SMS_SEND_INTERVAL seconds (default 1)."""
+    """Runs the Sender loop in the service container: at once when a worker
+    of the service has finished (a handler may have queued a text: the
+    applicant hears without waiting for a tick), and every
+    OW_SMS_SEND_INTERVAL seconds (default 1) for what falls due later."""
 
     def setup(self):
         self.settings = Settings.load(self.container.config)
         self.sender = None
         self._running = False
+        self._wake = threading.Event()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        # after the entrypoint committed (nameko calls this after its reply or ack)
+        if exc_info is None:
+            self._wake.set()
 
     def _database(self):
         for dependency in self.container.dependencies:
@@ -184,15 +193,20 @@ class SmsSender(DependencyProvider):
 
     def stop(self):
         self._running = False
+        self._wake.set()
 
     def kill(self):
-        self._running = False
+        self.stop()
 
     def _loop(self):
         database = self._database()
         failures = 0
         while self._running:
-            eventlet.sleep(self.settings.send_interval if failures == 0 else min(30, 2 ** failures))
+            if failures:
+                eventlet.sleep(min(30, 2 ** failures))
+            else:
+                self._wake.wait(self.settings.send_interval)
+            self._wake.clear()
             if not self._running:
                 break
             if database.pool is None:
