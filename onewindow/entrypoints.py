@@ -27,10 +27,12 @@ import amqp.exceptions
 import eventlet
 import kombu.exceptions
 import psycopg
-from nameko.constants import HEADER_PREFIX
+from nameko.amqp.publish import Publisher
+from nameko.constants import (AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, HEADER_PREFIX,
+                              LOGIN_METHOD_CONFIG_KEY, SERIALIZER_CONFIG_KEY)
 from nameko.containers import ContainerBeingKilled
 from nameko.events import EventHandler
-from nameko.rpc import Rpc, RpcConsumer, RpcProxy
+from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 from nameko.timer import timer  # noqa: F401  (re-exported)
 from nameko.web.handlers import HttpRequestHandler
 
@@ -81,6 +83,15 @@ def context_from_headers(message):
     return data
 
 
+class UnconfirmedResponder(Responder):
+    """nameko's responder, without waiting for the broker to confirm the
+    reply: a round trip per call that buys nothing, since the work is
+    committed before the reply and a caller who hears nothing (broker gone)
+    asks again with the same idempotency key."""
+
+    publisher_cls = functools.partial(Publisher, use_confirms=False)
+
+
 class GuardedRpcConsumer(RpcConsumer):
     """Routes calls to methods like nameko's, and sets aside whatever cannot
     be a call: no reply_to (nameko would die on it), a body that is not
@@ -118,6 +129,17 @@ class GuardedRpcConsumer(RpcConsumer):
                                                             f"{routing_key.split('.', 1)[-1][:100]!r}"))
             return
         provider.handle_message(body, message)
+
+    def handle_result(self, message, result, exc_info):
+        # nameko's, with the responder above
+        config = self.container.config
+        responder = UnconfirmedResponder(
+            config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
 
     def refuse(self, message, reason, exc):
         answered = answer(self.container, message, exc)
