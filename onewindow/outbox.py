@@ -192,7 +192,8 @@ class Relay:
                     self._declared.add(exchange.name)
                 self._tag += 1
                 channel.basic_publish(
-                    amqp.Message(json.dumps(body), content_type="application/json", content_encoding="utf-8",
+                    amqp.Message(body if isinstance(body, str) else json.dumps(body), content_type="application/json",
+                                 content_encoding="utf-8",
                                  delivery_mode=2, application_headers=headers or {}, message_id=str(self._tag)),
                     exchange=exchange.name, routing_key=routing_key, mandatory=mandatory)
                 tags.append(self._tag)
@@ -233,7 +234,8 @@ class Relay:
         relay backs off."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT id, event_id, event_type, payload, attempts FROM outbox "
+                # the payload as PostgreSQL's text: published as it is, not parsed and written again
+            "SELECT id, event_id, event_type, payload::text AS payload, attempts FROM outbox "
                 "WHERE published_at IS NULL AND next_attempt_at <= now() "
                 # fresh events first: rows the broker keeps refusing (a
                 # listener's queue is missing) must not take every pass
@@ -283,7 +285,7 @@ class Relay:
         own events; a broker gone mid-batch keeps the leases already taken."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT consumer, event_id, payload, attempts FROM inbox "
+                "SELECT consumer, event_id, payload::text AS payload, attempts FROM inbox "
                 "WHERE status IN ('retry', 'waiting') AND next_attempt_at <= now() "
                 "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED",
                 (self.batch,),
