@@ -323,17 +323,26 @@ class Centre:
             raise
 
     def department_system(self, department):
-        """A department's own system: fetch open tasks, decide each one."""
-        decided = set()
+        """A department's own system as the contract advises: it follows the
+        department's feed (what changed since its cursor, not every open
+        task again) and decides each open task of the replayed cases; one it
+        could not decide is tried again on the next round."""
+        cursor, pending, decided = None, {}, set()
         while self.running:
             try:
-                tasks = self.ask("review", "tasks", department, "open")
+                page = self.ask("review", "feed", department, cursor)
             except Exception as exc:
                 self.errors.append((department, repr(exc)))
                 eventlet.sleep(1)
                 continue
-            mine = [t for t in tasks if t["application_no"] in self.by_number and t["task_id"] not in decided]
-            for task in mine:
+            cursor = page["cursor"]
+            for task in page["tasks"]:
+                if task["application_no"] in self.by_number and task["task_id"] not in decided:
+                    if task["status"] == "open":
+                        pending[task["task_id"]] = task
+                    else:  # closed meanwhile (the case was concluded): nothing to decide
+                        pending.pop(task["task_id"], None)
+            for task in list(pending.values()):
                 plan = self.by_number[task["application_no"]]
                 lead = self.items[plan.item_code]["departments"][0]
                 ref = f"wl-{self.tag}-{task['task_id']}"
@@ -352,4 +361,6 @@ class Centre:
                         self.errors.append((department, repr(exc)))
                 except Exception as exc:  # recorded; the department's system keeps working the next task
                     self.errors.append((department, repr(exc)))
-            eventlet.sleep(0.1 if mine else 0.5)
+                if task["task_id"] in decided:
+                    pending.pop(task["task_id"], None)
+            eventlet.sleep(0.1 if page["tasks"] or pending else 0.5)
