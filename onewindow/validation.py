@@ -43,9 +43,31 @@ def flatten(messages, prefix=""):
     return flat
 
 
+def storable(value):
+    """True when no string in `value` holds NUL or a lone surrogate: the
+    walk every call and event takes, without naming paths it will not need."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(storable(key) and storable(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(storable(item) for item in value)
+    return True
+
+
 def text_problems(value, path):
     """Strings PostgreSQL cannot store (NUL) or that are not Unicode text
     (lone surrogates), wherever they sit in a call's arguments."""
+    if storable(value):
+        return {}
     problems = {}
     if isinstance(value, str):
         if "\x00" in value:
