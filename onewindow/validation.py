@@ -116,6 +116,8 @@ def wire(value):
 
     kombu's JSON encoder writes dates as {"__type__": ...} objects that only a
     kombu client can read; department systems get ISO strings instead."""
+    if isinstance(value, (str, int, float)) or value is None:  # most of what is walked: first
+        return value
     if isinstance(value, dict):
         return {str(k): wire(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
