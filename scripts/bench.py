@@ -286,7 +286,6 @@ def main(argv=None):
     # the replayed applicants rate from the portal's link in the last SMS
     os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")
     os.environ.setdefault("OW_PORTAL_SECRET", uuid.uuid4().hex)  # without it no SMS carries a rating link
-    os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
     with Sandbox(CENTRE, "owbench") as sandbox:
         # the services run as deployed: each its own broker user and database role
         accounts = sandbox.service_accounts()

@@ -144,7 +144,7 @@ def main(argv=None):
     every = args.every or min(300.0, seconds / 12)
     os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")   # applicants rate from its link
     os.environ.setdefault("OW_PORTAL_SECRET", uuid.uuid4().hex)  # without it no SMS carries a rating link
-    os.environ.update({"OW_QUIET_HOURS": "", "OW_SMS_SEND_INTERVAL": "0.2",
+    os.environ.update({"OW_QUIET_HOURS": "",
                        "OW_RETENTION_DAYS": str(args.retention / 86400), "OW_PURGE_INTERVAL_SECONDS": "1"})
     samples, errors = [], []
     with Sandbox(CENTRE, "owsoak") as sandbox:
