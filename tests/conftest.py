@@ -67,6 +67,13 @@ def platform_env():
     os.environ.setdefault("OW_SMS_SEND_INTERVAL", "0.2")
     for service in CENTRE.names:
         os.environ[f"{service.upper()}_METRICS_PORT"] = ""
+    yield from sandboxed()
+
+
+def sandboxed():
+    """A vhost and databases of their own, as the environment the fixtures
+    below read; a second one opened inside the first stands in for it until
+    it closes (the sandbox restores the environment it found)."""
     sandbox = Sandbox(CENTRE, "owt")
     try:
         sandbox.open()

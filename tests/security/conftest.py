@@ -1,8 +1,19 @@
-"""The four services, started for one test and killed afterwards (not stopped:
-a worker stuck on hostile input must not hold up the suite)."""
+"""Hostile-input tests: a sandbox of their own, and the services started for
+one test and killed afterwards (not stopped: a worker stuck on hostile input
+must not hold up the suite)."""
 import pytest
 
-from tests.conftest import stop_all
+from tests.conftest import sandboxed, stop_all
+
+
+@pytest.fixture(scope="package")
+def platform_env(platform_env):  # the session's first: its settings stay
+    """The hostile-input tests get a vhost and databases of their own. In the
+    shared ones, services they start also work through the events earlier
+    tests left, and a supervision pass walks every open task those tests
+    made: a health call then missed its deadline for work that was not
+    theirs."""
+    yield from sandboxed()
 
 
 @pytest.fixture
