@@ -49,7 +49,8 @@ def _print(args, data, human):
 
 
 @command("setup", "create databases, apply migrations, declare queues, load the sample catalog; "
-                  "--service-users: also each service's own broker user and database role, and ow-probe")
+                  "--service-users: also each service's own broker user and database role, ow-probe "
+                  "and ow_monitor")
 def cmd_setup(args):
     from . import access, config, dbroles
     passwords = operator_passwords(args.centre) if args.service_users else None  # every problem first
@@ -60,9 +61,12 @@ def cmd_setup(args):
     service_database_urls(args.centre, {s: database for s, (_, database) in passwords["services"].items()})
     access.apply_grant(vhost_of(config.amqp_uri()), access.user_name(access.PROBE_USER), passwords["probe"],
                        access.probe_grant(args.centre.names))
+    dbroles.grant_monitor(config.admin_database_url(), [config.database_name(s) for s in args.centre.names],
+                          passwords["monitor"])
     for service in args.centre.names:
         print(f"{service}: broker user {access.user_name(service)}, database role {dbroles.role_name(service)}")
     print(f"readiness probes: broker user {access.user_name(access.PROBE_USER)} (may ask for health only)")
+    print(f"postgres_exporter: database role {dbroles.MONITOR_ROLE} (statistics only, no table's rows)")
     return 0
 
 
@@ -73,7 +77,7 @@ OPERATOR_PASSWORD = re.compile(r"^[A-Za-z0-9._~-]{16,}$")
 
 def operator_passwords(centre):
     """The passwords the operator supplied for `setup --service-users`:
-    {"services": {service: (broker, database)}, "probe": ...}; ValueError
+    {"services": {service: (broker, database)}, "probe": ..., "monitor": ...}; ValueError
     naming every one missing or unusable."""
     from . import config
     problems, found = [], {}
@@ -89,9 +93,10 @@ def operator_passwords(centre):
         found[service] = (take(config.broker_password.variable(service), config.broker_password(service)),
                           take(config.database_password.variable(service), config.database_password(service)))
     probe = take(config.probe_password.name, config.probe_password())
+    monitor = take(config.monitor_password.name, config.monitor_password())
     if problems:
         raise ValueError("setup --service-users needs the operator's passwords: " + "; ".join(problems))
-    return {"services": found, "probe": probe}
+    return {"services": found, "probe": probe, "monitor": monitor}
 
 
 @command("serve", "run one service in this process")
@@ -621,7 +626,8 @@ def parser(centre):
             sp.add_argument("--service-users", action="store_true",
                             help="also create each service's broker user ow-<service> and database role "
                                  "ow_<service> with <SERVICE>_BROKER_PASSWORD and <SERVICE>_DATABASE_PASSWORD, "
-                                 "and the readiness probes' user ow-probe with OW_PROBE_PASSWORD")
+                                 "the readiness probes' user ow-probe with OW_PROBE_PASSWORD, and postgres_exporter's "
+                                 "role ow_monitor with OW_MONITOR_PASSWORD")
         if name == "rejected":
             sp.add_argument("action", choices=("list",))
             sp.add_argument("--service", choices=centre.names)

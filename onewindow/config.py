@@ -202,6 +202,8 @@ broker_password = PerService("BROKER_PASSWORD", "",
 database_password = PerService("DATABASE_PASSWORD", "",
                                doc="set-up only: the password of the service's PostgreSQL role, ow_<service>")
 probe_password = Setting("OW_PROBE_PASSWORD", "", doc="set-up only: the password of the broker user ow-probe")
+monitor_password = Setting("OW_MONITOR_PASSWORD", "",
+                           doc="set-up only: the password of the PostgreSQL role ow_monitor (postgres_exporter)")
 rabbitmq_admin_user = Setting("OW_RABBITMQ_ADMIN_USER", "guest")
 rabbitmq_admin_password = Setting("OW_RABBITMQ_ADMIN_PASSWORD", "guest")
 rabbitmq_management_url = Setting("OW_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")

@@ -8,9 +8,11 @@
 # printed nowhere.
 #   onewindow-admin      the broker's and the database's administrator, the
 #                        Erlang cookie, and the services' passwords: read by
-#                        RabbitMQ, PostgreSQL, the exporter and the set-up Job
+#                        RabbitMQ, PostgreSQL and the set-up Job
 #                        (`onewindow setup --service-users` creates each
 #                        service's user and role with them)
+#   onewindow-monitor    the password of ow_monitor (statistics only, no
+#                        table's rows): read by postgres_exporter alone
 #   onewindow-<service>  that service's own broker user (ow-<service>) and
 #                        database role (ow_<service>), and the readiness
 #                        probe's user (ow-probe, health only); notify's and
@@ -30,6 +32,7 @@ secret() { kubectl -n "$NAMESPACE" create secret generic "$@"; }
 admin_broker=$(password)
 admin_database=$(password)
 probe=$(password)
+monitor=$(password)
 portal_secret=$(openssl rand -hex 32)   # signs the rating links: notify writes them, the portal checks them
 admin=(
   --from-literal=RABBITMQ_ERLANG_COOKIE="$(openssl rand -hex 32)"
@@ -41,6 +44,7 @@ admin=(
   --from-literal=OW_RABBITMQ_ADMIN_PASSWORD="$admin_broker"
   --from-literal=OW_ADMIN_DATABASE_URL="postgresql://onewindow:$admin_database@$DATABASE/postgres"
   --from-literal=OW_PROBE_PASSWORD="$probe"
+  --from-literal=OW_MONITOR_PASSWORD="$monitor"
 )
 for service in "${SERVICES[@]}"; do
   SERVICE=${service^^}
@@ -63,3 +67,4 @@ for service in "${SERVICES[@]}"; do
   )
 done
 secret onewindow-admin "${admin[@]}"
+secret onewindow-monitor --from-literal=DATA_SOURCE_PASS="$monitor"

@@ -6,7 +6,7 @@ import urllib.parse
 from onewindow import access, dbroles
 
 # settings only the set-up may hold: the administrator's, and every service's password
-SETUP_ONLY = ("OW_ADMIN_DATABASE_URL", "OW_RABBITMQ_ADMIN_PASSWORD", "OW_PROBE_PASSWORD")
+SETUP_ONLY = ("OW_ADMIN_DATABASE_URL", "OW_RABBITMQ_ADMIN_PASSWORD", "OW_PROBE_PASSWORD", "OW_MONITOR_PASSWORD")
 SETUP_ONLY_SUFFIXES = ("_BROKER_PASSWORD", "_DATABASE_PASSWORD")
 
 
@@ -72,4 +72,21 @@ def setup_problems(setup_env, envs, admin_users):
         probe_user, probe_password, _ = _account(env.get("OW_PROBE_AMQP_URI"))
         if (probe_user, probe_password) != (access.user_name(access.PROBE_USER), setup_env.get("OW_PROBE_PASSWORD")):
             problems.append(f"{service}'s health probe does not call as the ow-probe the set-up creates")
+    return problems
+
+
+def exporter_problems(exporter_env, setup_env, admin_users, admin_passwords):
+    """postgres_exporter connects as ow_monitor (statistics only), with the
+    password the set-up creates that role with, and holds nothing more."""
+    problems = []
+    user, password = exporter_env.get("DATA_SOURCE_USER"), exporter_env.get("DATA_SOURCE_PASS")
+    if user in admin_users or user != dbroles.MONITOR_ROLE:
+        problems.append(f"the exporter connects as {user!r}, not {dbroles.MONITOR_ROLE}")
+    if not password or password != setup_env.get("OW_MONITOR_PASSWORD"):
+        problems.append(f"the set-up creates {dbroles.MONITOR_ROLE} with another password than the exporter's")
+    if password in admin_passwords:
+        problems.append("the exporter holds an administrator's password")
+    held = sorted(k for k in exporter_env if k not in ("DATA_SOURCE_URI", "DATA_SOURCE_USER", "DATA_SOURCE_PASS"))
+    if held:
+        problems.append(f"the exporter holds more than its own connection: {held}")
     return problems

@@ -36,13 +36,14 @@ def test_setup_with_service_users_names_every_missing_or_unusable_password_befor
     monkeypatch.setenv("INTAKE_DATABASE_PASSWORD", "short")
     monkeypatch.setenv("FEES_DATABASE_PASSWORD", "has@and/in-a-uri-breaks")
     monkeypatch.delenv("OW_PROBE_PASSWORD", raising=False)
+    monkeypatch.delenv("OW_MONITOR_PASSWORD", raising=False)
     # nothing is created: a database URL nobody answers would fail any attempt
     monkeypatch.setenv("OW_ADMIN_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/postgres")
     code, _, err = run_cli(capsys, "setup", "--service-users")
     assert code == 1
     for service in CENTRE.names:
         assert f"{service.upper()}_BROKER_PASSWORD is not set" in err
-    assert "OW_PROBE_PASSWORD is not set" in err
+    assert "OW_PROBE_PASSWORD is not set" in err and "OW_MONITOR_PASSWORD is not set" in err
     assert "INTAKE_DATABASE_PASSWORD must be 16 or more" in err and "FEES_DATABASE_PASSWORD must be" in err
     assert "REVIEW_DATABASE_PASSWORD" not in err and "connection" not in err.lower()
 

@@ -12,7 +12,7 @@ import yaml
 
 from services.registry import CENTRE
 
-from .credentials import credential_problems, setup_problems
+from .credentials import credential_problems, exporter_problems, setup_problems
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # so a service given another's (or the administrator's) shows
 ADMIN_SECRETS = {"OW_BROKER_PASSWORD": uuid.uuid4().hex, "OW_DB_PASSWORD": uuid.uuid4().hex}
 SECRETS = {**ADMIN_SECRETS, "OW_GRAFANA_PASSWORD": uuid.uuid4().hex, "OW_PROBE_PASSWORD": uuid.uuid4().hex,
-           "OW_PORTAL_SECRET": uuid.uuid4().hex,
+           "OW_MONITOR_PASSWORD": uuid.uuid4().hex, "OW_PORTAL_SECRET": uuid.uuid4().hex,
            **{f"{s.upper()}_{kind}_PASSWORD": uuid.uuid4().hex for s in CENTRE.names for kind in ("BROKER", "DATABASE")}}
 ADMIN_USERS = ("onewindow", "guest", "postgres")
 
@@ -170,6 +170,22 @@ def test_the_setup_creates_the_users_and_roles_the_services_connect_as(resolved)
     broker = resolved["services"]["rabbitmq"]["environment"]
     assert (setup["OW_RABBITMQ_ADMIN_USER"], setup["OW_RABBITMQ_ADMIN_PASSWORD"]) == \
         (broker["RABBITMQ_DEFAULT_USER"], broker["RABBITMQ_DEFAULT_PASS"])
+
+
+def test_the_exporter_connects_as_the_monitoring_role_the_setup_creates(resolved):
+    exporter = resolved["services"]["postgres-exporter"]
+    setup = resolved["services"]["setup"]["environment"]
+    assert exporter_problems(exporter["environment"], setup, ADMIN_USERS, ADMIN_SECRETS.values()) == []
+    assert exporter["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+
+
+def test_an_exporter_connecting_as_the_administrator_is_caught(resolved):
+    setup = resolved["services"]["setup"]["environment"]
+    admin = {"DATA_SOURCE_URI": "postgres:5432/postgres", "DATA_SOURCE_USER": "onewindow",
+             "DATA_SOURCE_PASS": ADMIN_SECRETS["OW_DB_PASSWORD"]}
+    problems = "\n".join(exporter_problems(admin, setup, ADMIN_USERS, ADMIN_SECRETS.values()))
+    assert "the exporter connects as 'onewindow'" in problems
+    assert "another password" in problems and "an administrator's password" in problems
 
 
 def test_the_rating_links_key_is_notifys_and_the_portals_alone(resolved):

@@ -1,6 +1,7 @@
 """postgres_exporter, as deployed (Debian's prometheus-postgres-exporter with
-deploy/postgres-exporter/queries.yaml, every database discovered), against
-the real PostgreSQL: every pg_* series the alerts read is there."""
+deploy/postgres-exporter/queries.yaml, every database discovered, connecting
+as the statistics-only role the set-up creates), against the real
+PostgreSQL: every pg_* series the alerts read is there."""
 import pathlib
 import re
 import shutil
@@ -8,9 +9,14 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
+import uuid
 
+import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from onewindow import dbroles
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 QUERIES = ROOT / "deploy" / "postgres-exporter" / "queries.yaml"
@@ -37,20 +43,44 @@ def test_every_pg_series_an_alert_reads_is_documented():
     assert read_names() <= documented_pg_names()
 
 
-def test_the_exporter_serves_every_series_the_alerts_read(extra_database, tmp_path, wait):
+@pytest.fixture
+def monitored(extra_database):
+    """A migrated service database (with tables) as set-up leaves it (no
+    CONNECT for PUBLIC), and a monitoring role made as set-up makes
+    ow_monitor (a name of its own: roles are the whole server's)."""
+    url = extra_database("notify")
+    database = conninfo_to_dict(url)["dbname"]
+    role, password = f"{database}_monitor", uuid.uuid4().hex
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+    dbroles.grant_monitor(url, [database], password, role=role)
+    try:
+        yield url, make_conninfo(url, user=role, password=password, sslmode="disable")
+    finally:
+        dbroles.drop(url, database, role)
+
+
+def test_the_monitoring_role_reads_no_row(monitored):
+    _, monitor = monitored
+    with psycopg.connect(monitor) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM messages LIMIT 1")
+
+
+def test_the_exporter_serves_every_series_the_alerts_read(monitored, tmp_path, wait):
     binary = shutil.which("prometheus-postgres-exporter")
     if binary is None:
         pytest.fail("postgres_exporter is not installed: run `bash scripts/ensure-tools.sh` "
                     "(Debian package `prometheus-postgres-exporter`)")
-    url = extra_database("notify")                      # a migrated service database, with tables
+    url, monitor = monitored
     params = conninfo_to_dict(url)
-    admin = make_conninfo(url, dbname="postgres", sslmode="disable")
+    source = make_conninfo(monitor, dbname="postgres")  # as deployed: the server's postgres database
     port = free_port()
     log = open(tmp_path / "exporter.log", "w")
     proc = subprocess.Popen(
         [binary, f"--web.listen-address=127.0.0.1:{port}", "--auto-discover-databases",
          f"--include-databases={params['dbname']}", f"--extend.query-path={QUERIES}"],
-        env={"DATA_SOURCE_NAME": admin, "PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT)
+        env={"DATA_SOURCE_NAME": source, "PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT)
 
     def scrape():
         if proc.poll() is not None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from services.registry import CENTRE
 
-from .credentials import credential_problems, setup_problems
+from .credentials import credential_problems, exporter_problems, setup_problems
 
 
 K8S = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "k8s"
@@ -138,10 +138,19 @@ def admin_passwords(secrets):
 def test_each_service_connects_as_its_own_user_and_role_and_never_as_the_administrator(objects, created_secrets):
     envs = service_environments(objects, created_secrets)
     assert credential_problems(envs, ADMIN_USERS, admin_passwords(created_secrets)) == []
-    # only the set-up Job, the broker, the database and the exporter read the administrator's Secret
+    # only the set-up Job, the broker and the database read the administrator's Secret
     readers = {name for name, obj in workloads(objects).items()
                if ADMIN_SECRET in json.dumps(obj["spec"]["template"]["spec"])}
-    assert readers == {"onewindow-setup", "rabbitmq", "postgres", "postgres-exporter"}
+    assert readers == {"onewindow-setup", "rabbitmq", "postgres"}
+
+
+def test_the_exporter_connects_as_the_monitoring_role_the_setup_job_creates(objects, created_secrets):
+    exporter = pod_environment(objects, objects[("Deployment", "postgres-exporter")], created_secrets)
+    setup = pod_environment(objects, objects[("Job", "onewindow-setup")], created_secrets)
+    assert exporter_problems(exporter, setup, ADMIN_USERS, admin_passwords(created_secrets)) == []
+    readers = {name for name, obj in workloads(objects).items()
+               if "onewindow-monitor" in json.dumps(obj["spec"]["template"]["spec"])}
+    assert readers == {"postgres-exporter"}
 
 
 def test_the_setup_job_creates_the_users_and_roles_the_services_connect_as(objects, created_secrets):
