@@ -83,12 +83,17 @@ def autovacuum_is_on():
 
 
 def vacuum_now_and_then(every=VACUUM_EVERY):
-    """What autovacuum would do, for a server where it is off."""
+    """What autovacuum would do, for a server where it is off. A round that
+    fails is said on stderr and the next one tried: a loop that died quietly
+    would leave the soak saying it vacuums while it does not."""
     while True:
         eventlet.sleep(every)
         for service in CENTRE.names:
-            with psycopg.connect(config.database_url(service), autocommit=True) as conn:
-                conn.execute("VACUUM (ANALYZE)")
+            try:
+                with psycopg.connect(config.database_url(service), autocommit=True) as conn:
+                    conn.execute("VACUUM (ANALYZE)")
+            except psycopg.Error as exc:
+                print(f"soak: VACUUM of {service}'s database failed: {exc}", file=sys.stderr, flush=True)
 
 
 def queue_depths(vhost):
