@@ -71,7 +71,7 @@ class UnitOfWork:
         self._conn = None
         self.service_name = service_name
         self._on_commit = on_commit
-        self.emitted = []
+        self.written = []  # outbox rows, handed to the relay once committed
         self.finished = False
 
     @property
@@ -97,11 +97,19 @@ class UnitOfWork:
         around every handler, which costs two statements when it succeeds."""
         if self._conn is not None:
             self._conn.rollback()
-        self.emitted.clear()
+        self.written.clear()
 
+    @contextlib.contextmanager
     def savepoint(self):
-        """A nested transaction: an error inside undoes only what it did."""
-        return self.conn.transaction()
+        """A nested transaction: an error inside undoes only what it did,
+        events it wrote included (they must not reach the relay)."""
+        mark = len(self.written)
+        try:
+            with self.conn.transaction():
+                yield
+        except BaseException:
+            del self.written[mark:]
+            raise
 
     @contextlib.contextmanager
     def unique(self, conflict):
@@ -119,9 +127,9 @@ class UnitOfWork:
     def emit(self, event_type, payload, occurred_at=None):
         """Record an event in the outbox, in this transaction. Returns it with
         its event_id and occurred_at (now, or the given time of the fact)."""
-        event = outbox.record(self, event_type, payload, occurred_at)
-        self.emitted.append(event)
-        return event
+        written = outbox.write(self, event_type, outbox.compose(payload, occurred_at))
+        self.written.append(written)
+        return written.event
 
     def finish(self, commit):
         if self.finished:
@@ -137,8 +145,8 @@ class UnitOfWork:
                 conn.rollback()
         finally:
             self._pool.putconn(conn)
-        if commit and self.emitted and self._on_commit:
-            self._on_commit()
+        if commit and self.written and self._on_commit:
+            self._on_commit(self.written)
 
     def commit(self):
         self.finish(True)
@@ -230,7 +238,7 @@ class Database(DependencyProvider):
 
     def unit_of_work(self):
         """A unit of work outside any worker (for tests and commands)."""
-        return UnitOfWork(self.pool, self.service_name, self.relay.wake if self.relay else None)
+        return UnitOfWork(self.pool, self.service_name, self.relay.hand_over if self.relay else None)
 
     def worker_setup(self, worker_ctx):
         # In the worker's own greenlet: every line it logs names its call and case.

@@ -2,9 +2,16 @@
 change that caused them; a relay publishes them with publisher confirms and
 mandatory routing, marks them published, and retries what the broker refused.
 
-Several replicas may relay at once: rows are claimed with FOR UPDATE SKIP
-LOCKED. A relay that dies between publish and mark publishes again later;
-consumers skip the duplicate by event_id (inbox.py).
+Two paths. The fast one: the unit of work hands the rows it wrote to its
+relay once they are committed, and the relay publishes them from memory and
+marks them in one statement, with no claim and no transaction around it. The
+sweep: every poll interval the relay claims rows left unpublished for longer
+than SETTLE_SECONDS (a commit whose process died before publishing, a broker
+that was away, rows written by another process) with FOR UPDATE SKIP LOCKED,
+so several replicas may sweep at once. The sweep leaves fresh rows to the
+fast path; an event both take (a fast path slower than the settling time)
+is published twice, and consumers skip the duplicate by event_id
+(inbox.py), as they do when a relay dies between publish and mark.
 """
 import datetime
 import json
@@ -17,7 +24,6 @@ import amqp
 import amqp.exceptions
 from kombu import Connection, Exchange
 from nameko.amqp.publish import UndeliverableMessage
-from psycopg.types.json import Jsonb
 
 from . import config, metrics, topology, workdays
 from .topology import event_exchange
@@ -33,14 +39,35 @@ CONFIRMED = object()
 def record(unit, event_type, payload, occurred_at=None):
     """`occurred_at`: when the fact happened, if not now (an event emitted
     in reaction to an earlier one); always in the centre's zone."""
+    return write(unit, event_type, compose(payload, occurred_at)).event
+
+
+class Written:
+    """An outbox row as its transaction wrote it: what the fast path publishes."""
+
+    __slots__ = ("event_type", "event", "body")
+
+    def __init__(self, event_type, event, body):
+        self.event_type, self.event, self.body = event_type, event, body
+
+    @property
+    def event_id(self):
+        return self.event["event_id"]
+
+
+def compose(payload, occurred_at=None):
     at = occurred_at.astimezone(workdays.zone()) if occurred_at else workdays.local_now()
     event = {"event_id": str(uuid.uuid4()), "occurred_at": at.isoformat()}
     event.update(wire(payload))
-    unit.execute(
-        "INSERT INTO outbox (event_id, event_type, payload) VALUES (%s, %s, %s)",
-        (event["event_id"], event_type, Jsonb(event)),
-    )
     return event
+
+
+def write(unit, event_type, event):
+    # serialised once: the same text is stored and, on the fast path, published
+    body = json.dumps(event)
+    unit.execute("INSERT INTO outbox (event_id, event_type, payload) VALUES (%s, %s, %s::jsonb)",
+                 (event["event_id"], event_type, body))
+    return Written(event_type, event, body)
 
 
 def backoff_seconds(attempts, cap=300.0):
@@ -51,6 +78,11 @@ class Relay:
     # Backlog and parked counts are for dashboards scraped every 15 s: no
     # need to count them on every half-second pass.
     GAUGE_INTERVAL = 5.0
+    # How long the sweep leaves a row to the fast path of the process that
+    # wrote it: far above the fast path's usual milliseconds, so the two
+    # seldom publish one event twice; short enough that what a dead process
+    # left behind goes out within seconds.
+    SETTLE_SECONDS = 2.0
     CONFIRM_TIMEOUT = 30.0
     UNROUTABLE_CAP = 3600.0
 
@@ -74,6 +106,8 @@ class Relay:
         self._gauges_at = 0.0
         self._retries_at = 0.0
         self._wake = threading.Event()
+        self._handed = []
+        self._swept_at = 0.0
         self._running = False
         self._topology_declared = False
 
@@ -96,6 +130,12 @@ class Relay:
     def wake(self):
         self._wake.set()
 
+    def hand_over(self, written):
+        """Rows a transaction of this process has just committed: published
+        by the relay's next pass, at once."""
+        self._handed.extend(written)
+        self._wake.set()
+
     def stop(self):
         self._running = False
         self._wake.set()
@@ -114,10 +154,13 @@ class Relay:
             try:
                 if not self._topology_declared:
                     self.declare_topology()
-                while self.publish_due() >= self.batch:
-                    pass
-                # retries fall due on a scale of seconds: one look per poll
-                # interval, not on every commit that wakes the relay
+                self.publish_handed()
+                # the sweep and retries fall due on a scale of seconds: one
+                # look per poll interval, not on every commit that wakes the relay
+                if time.monotonic() - self._swept_at >= self.poll_interval:
+                    self._swept_at = time.monotonic()
+                    while self.publish_due(settled_for=self.SETTLE_SECONDS) >= self.batch:
+                        pass
                 if time.monotonic() - self._retries_at >= self.poll_interval:
                     self._retries_at = time.monotonic()
                     self.redeliver_due_retries()
@@ -221,8 +264,32 @@ class Relay:
     def close(self):
         self._drop_channel(connection_too=True)
 
-    def publish_due(self, mark=None):
-        """Publish every due event once; returns how many rows were claimed.
+    def publish_handed(self):
+        """The fast path: publish what this process's transactions committed
+        and handed over, mark the confirmed rows in one statement outside any
+        transaction. A row the broker refused keeps its error and backoff for
+        the sweep; when the broker went away, the rest is left to the sweep
+        and this raises, so the relay backs off."""
+        while self._handed:
+            handed, self._handed = self._handed[:self.batch], self._handed[self.batch:]
+            rows = [{"event_id": w.event_id, "event_type": w.event_type, "payload": w.body, "attempts": 0}
+                    for w in handed]
+            outcomes, broker_gone = self._publish_rows(rows)
+            with self.pool.connection() as conn:
+                # one statement, so no BEGIN and COMMIT round trips around it
+                conn.autocommit = True
+                try:
+                    self._record_outcomes(conn, rows, outcomes, broker_gone, self._mark_published)
+                finally:
+                    conn.autocommit = False
+            if broker_gone is not None:
+                self._handed = []  # the sweep publishes them once the broker is back
+                raise broker_gone
+
+    def publish_due(self, mark=None, settled_for=0.0):
+        """The sweep: publish every due event once; returns how many rows
+        were claimed. `settled_for`: only rows written at least that many
+        seconds ago (younger ones are the fast path's).
 
         One transaction: claim a batch (FOR UPDATE SKIP LOCKED), publish it
         with one wait for the confirms, mark the confirmed rows in one
@@ -235,47 +302,59 @@ class Relay:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 # the payload as PostgreSQL's text: published as it is, not parsed and written again
-            "SELECT id, event_id, event_type, payload::text AS payload, attempts FROM outbox "
+                "SELECT event_id, event_type, payload::text AS payload, attempts FROM outbox "
                 "WHERE published_at IS NULL AND next_attempt_at <= now() "
+                "AND created_at <= now() - make_interval(secs => %s) "
                 # fresh events first: rows the broker keeps refusing (a
                 # listener's queue is missing) must not take every pass
                 "ORDER BY attempts > 0, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (self.batch,),
+                (settled_for, self.batch),
             ).fetchall()
             if not rows:
                 return 0
-            outcomes, broker_gone = self._publish_batch(
-                [(row["payload"], self.exchange, row["event_type"], None,
-                  self.heard is None or row["event_type"] in self.heard) for row in rows])
-            failed = [(row, exc) for row, exc in zip(rows, outcomes) if exc is not None]
-            if broker_gone is not None:
-                failed.append((rows[len(outcomes)], broker_gone))
-            for row, exc in failed:
-                reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
-                metrics.PUBLISH_FAILURES.labels(self.service_name, row["event_type"], reason).inc()
-                attempts = row["attempts"] + 1
-                # no queue bound changes only with a deployment: look
-                # again within the hour; a broker error within a minute
-                cap = self.UNROUTABLE_CAP if isinstance(exc, UndeliverableMessage) else 60
-                conn.execute(
-                    "UPDATE outbox SET attempts = %s, last_error = %s, "
-                    "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-                    (attempts, f"{reason}: {exc}"[:500], backoff_seconds(attempts, cap), row["id"]),
-                )
-            confirmed = [row for row, exc in zip(rows, outcomes) if exc is None]
-            if confirmed:
-                (mark or self._mark_published)(conn, confirmed)
-                for row in confirmed:
-                    metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
+            outcomes, broker_gone = self._publish_rows(rows)
+            self._record_outcomes(conn, rows, outcomes, broker_gone, mark or self._mark_published)
         if broker_gone is not None:
             raise broker_gone
         return len(rows)
 
+    def _publish_rows(self, rows):
+        return self._publish_batch([(row["payload"], self.exchange, row["event_type"], None,
+                                     self.heard is None or row["event_type"] in self.heard) for row in rows])
+
+    def _record_outcomes(self, conn, rows, outcomes, broker_gone, mark):
+        """Record what the broker said of each row: confirmed rows marked
+        published in one statement, a refused one kept with its error and
+        backoff; rows after a broker that went away are left as they are."""
+        failed = [(row, exc) for row, exc in zip(rows, outcomes) if exc is not None]
+        if broker_gone is not None:
+            failed.append((rows[len(outcomes)], broker_gone))
+        for row, exc in failed:
+            reason = "unroutable" if isinstance(exc, UndeliverableMessage) else type(exc).__name__
+            metrics.PUBLISH_FAILURES.labels(self.service_name, row["event_type"], reason).inc()
+            attempts = row["attempts"] + 1
+            # no queue bound changes only with a deployment: look
+            # again within the hour; a broker error within a minute
+            cap = self.UNROUTABLE_CAP if isinstance(exc, UndeliverableMessage) else 60
+            conn.execute(
+                "UPDATE outbox SET attempts = %s, last_error = %s, "
+                "next_attempt_at = now() + make_interval(secs => %s) "
+                "WHERE event_id = %s AND published_at IS NULL",
+                (attempts, f"{reason}: {exc}"[:500], backoff_seconds(attempts, cap), row["event_id"]),
+            )
+        confirmed = [row for row, exc in zip(rows, outcomes) if exc is None]
+        if confirmed:
+            mark(conn, confirmed)
+            for row in confirmed:
+                metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
+
     @staticmethod
     def _mark_published(conn, rows):
         conn.execute(
-            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)",
-            ([row["id"] for row in rows],),
+            # a row the sweep published meanwhile keeps its first mark
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 "
+            "WHERE event_id = ANY(%s::uuid[]) AND published_at IS NULL",
+            ([str(row["event_id"]) for row in rows],),
         )
 
     def redeliver_due_retries(self):

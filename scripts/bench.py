@@ -173,11 +173,31 @@ class ServiceProcesses:
 
 
 def event_deliveries():
-    total = 0
+    """Every event delivery the services' inboxes recorded, by the consumer
+    service and the event's kind: where the messages per case go."""
+    counts = {}
     for service in CENTRE.names:
         with psycopg.connect(config.database_url(service)) as conn:
-            total += conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
-    return total
+            for event_type, n in conn.execute("SELECT event_type, count(*) FROM inbox GROUP BY event_type"):
+                counts[f"{service}<-{event_type}"] = n
+    return counts
+
+
+def transactions():
+    """Transactions each service's database committed or rolled back so far
+    (PostgreSQL's own count): with the deliveries, where its round trips go."""
+    counts = {}
+    with psycopg.connect(config.database_url(CENTRE.names[0])) as conn:
+        for service in CENTRE.names:
+            name = psycopg.conninfo.conninfo_to_dict(config.database_url(service))["dbname"]
+            row = conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+                               (name,)).fetchone()
+            counts[service] = row[0] if row else 0
+    return counts
+
+
+def deliveries_between(before, after):
+    return {k: after[k] - before.get(k, 0) for k in sorted(after) if after[k] - before.get(k, 0)}
 
 
 def latency_ms(values):
@@ -218,10 +238,14 @@ def run_pipeline(cases, concurrency, seed, accounts=None):
         centre = Centre(caller_uri(), plans, concurrency)
         centre.prepare()
         cpu_before, driver_before = services.cpu_seconds(), driver_cpu_seconds()
+        transactions_before = transactions()
         elapsed = centre.run()
         cpu_after, driver_after = services.cpu_seconds(), driver_cpu_seconds()
+        time.sleep(1.5)  # PostgreSQL publishes its counters at most once a second
+        transactions_after = transactions()
         cpu_per_case = {s: round((cpu_after[s] - cpu_before[s]) / cases * 1000, 2) for s in cpu_after}
-        deliveries = event_deliveries() - deliveries_before
+        by_kind = deliveries_between(deliveries_before, event_deliveries())
+        deliveries = sum(by_kind.values())
         full = {
             "cases": cases, "concurrency": concurrency, "seconds": round(elapsed, 3),
             "cases_per_second": round(cases / elapsed, 2),
@@ -233,6 +257,11 @@ def run_pipeline(cases, concurrency, seed, accounts=None):
             "driver_cpu": {"ms_per_case": round((driver_after - driver_before) / cases * 1000, 2),
                            "share_of_wall_time": round((driver_after - driver_before) / elapsed, 3)},
             "rpc_work_calls": centre.work_calls, "event_deliveries": deliveries,
+            # polls cost the services CPU too, though they are not counted as messages of case work
+            "rpc_polls": centre.polls,
+            "event_deliveries_per_case": {k: round(n / cases, 2) for k, n in by_kind.items()},
+            "transactions_per_case": {s: round((transactions_after[s] - transactions_before[s]) / cases, 1)
+                                      for s in CENTRE.names},
             "messages_per_second": round((2 * centre.work_calls + deliveries) / elapsed, 1),
             "errors": centre.errors[:5],
         }

@@ -192,6 +192,7 @@ class Centre:
         self.tap = EventTap(tap_uri or amqp_uri)
         self.by_number = {}
         self.work_calls = 0
+        self.polls = {}
         self.running = False
         self.errors = []
 
@@ -203,6 +204,8 @@ class Centre:
 
     def ask(self, service, method, *args, **kwargs):
         """A status poll: not counted as case work."""
+        key = f"{service}.{method}"
+        self.polls[key] = self.polls.get(key, 0) + 1
         return self.rpc.call(service, method, *args, **kwargs)[0]
 
     def prepare(self):

@@ -220,3 +220,66 @@ def test_a_service_started_while_its_database_is_down_serves_once_it_is_back(pla
     finally:
         platform_env["sandbox"].forget_database(url)
         migrate.drop_database(ADMIN_DB, name)
+
+
+def test_a_committed_unit_hands_its_events_to_the_relay_which_publishes_them_without_a_sweep(
+        probes, platform_env, source_pool, wait):
+    probes["start"](ProbeSink)
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    relay.publish_due = None  # the sweep must not be what publishes them
+    try:
+        with UnitOfWork(source_pool, "probesrc", on_commit=relay.hand_over) as unit:
+            event = unit.emit("note_written", {"text": "handed over"})
+        relay.publish_handed()
+    finally:
+        relay.close()
+    row = probes["query"]("probesrc", "SELECT * FROM outbox WHERE event_id = %s", (event["event_id"],))[0]
+    assert row["published_at"] is not None and row["attempts"] == 1
+    wait(lambda: effects(probes, "handed over"), message="the handed-over event to be applied")
+
+
+def test_events_of_a_rolled_back_savepoint_or_unit_are_never_handed_over(probes, source_pool):
+    handed = []
+    with UnitOfWork(source_pool, "probesrc", on_commit=handed.extend) as unit:
+        kept = unit.emit("note_written", {"text": "kept"})
+        with pytest.raises(RuntimeError):
+            with unit.savepoint():
+                unit.emit("note_written", {"text": "undone with its savepoint"})
+                raise RuntimeError("the block failed")
+    with pytest.raises(RuntimeError):
+        with UnitOfWork(source_pool, "probesrc", on_commit=handed.extend) as unit:
+            unit.emit("note_written", {"text": "undone with its unit"})
+            raise RuntimeError("the worker failed")
+    assert [w.event_id for w in handed] == [kept["event_id"]]
+    stored = probes["query"]("probesrc", "SELECT event_id::text FROM outbox")
+    assert [r["event_id"] for r in stored] == [kept["event_id"]]
+
+
+def test_the_sweep_leaves_fresh_rows_to_the_fast_path_and_takes_them_once_settled(probes, platform_env,
+                                                                                  source_pool):
+    (event,) = emit_notes(source_pool, "written by a process that died before publishing")
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    try:
+        assert relay.publish_due(settled_for=60) == 0
+        probes["query"]("probesrc", "UPDATE outbox SET created_at = now() - interval '61 seconds'")
+        assert relay.publish_due(settled_for=60) == 1
+    finally:
+        relay.close()
+    row = probes["query"]("probesrc", "SELECT * FROM outbox WHERE event_id = %s", (event["event_id"],))[0]
+    assert row["published_at"] is not None
+
+
+def test_a_handed_over_event_the_broker_refuses_keeps_its_error_for_the_sweep(probes, platform_env, source_pool):
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    try:
+        with UnitOfWork(source_pool, "probesrc", on_commit=relay.hand_over) as unit:
+            refused = unit.emit("nobody_listens", {"text": "no queue bound"})
+            heard = unit.emit("note_written", {"text": "heard"})
+        relay.publish_handed()
+    finally:
+        relay.close()
+    rows = {str(r["event_id"]): r for r in probes["query"]("probesrc", "SELECT * FROM outbox")}
+    assert rows[heard["event_id"]]["published_at"] is not None
+    kept = rows[refused["event_id"]]
+    assert kept["published_at"] is None and kept["attempts"] == 1 and kept["last_error"].startswith("unroutable")
+    assert kept["next_attempt_at"] > kept["created_at"]
