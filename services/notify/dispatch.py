@@ -4,8 +4,8 @@ provider, off the event handlers' transactions.
 Each pass: release messages stuck in `sending` (reconciler), claim due
 messages (FOR UPDATE SKIP LOCKED, so replicas share the queue), hold those in
 quiet hours or over the phone's daily cap, mark the rest `sending` with a
-lease and commit; then send each outside any transaction and record the
-outcome: `sent`, or `queued` again with backoff (failing over to the second
+lease and commit; then send each outside any transaction (renewing its lease
+first once half of it has gone) and record the outcome: `sent`, or `queued` again with backoff (failing over to the second
 provider when the first keeps failing), or `failed` with its reason.
 """
 import datetime
@@ -53,9 +53,10 @@ class Sender:
         if self._reconciled_at is None or now - self._reconciled_at >= self.settings.sending_lease / 4:
             self._reconciled_at = now
             self.reconcile()
+        claimed_at = time.monotonic()  # before the claim: the leases run from no earlier
         claimed = self.claim()
         for message in claimed:
-            self.send(message)
+            self.send(message, claimed_at)
         if self._gauged_at is None or time.monotonic() - self._gauged_at >= self.GAUGE_INTERVAL:
             self._gauged_at = time.monotonic()
             self.update_backlog()
@@ -95,17 +96,23 @@ class Sender:
                 claimed.append(store.mark_sending(message["message_id"], settings.sending_lease, cap_day))
         return claimed
 
-    def send(self, message):
+    def send(self, message, claimed_at=None):
         """Hand one claimed message to its provider and record the outcome.
-        The lease is renewed first, so a batch sent one by one never outlives
-        its leases; a message another sender took over is not sent again."""
+        Past the first half of its lease (counted from `claimed_at`, this
+        clock's time before the claim) the lease is renewed first, so a
+        batch sent one by one never outlives its leases, and a message
+        another sender took over is not sent again. Within the first half no
+        one can have taken it over, and the send (at most the provider's
+        timeouts, which the lease is at least twice: settings.sending_lease)
+        ends before the lease does: no transaction is spent on renewing."""
         settings = self.settings
-        with self.units() as unit:
-            message = NotifyStore(unit).renew_lease(message["message_id"], message["lease_token"],
-                                                    settings.sending_lease)
-        if message is None:
-            log.warning("a claimed message was taken over before its send; not sent from here")
-            return None
+        if claimed_at is None or time.monotonic() - claimed_at >= settings.sending_lease / 2:
+            with self.units() as unit:
+                message = NotifyStore(unit).renew_lease(message["message_id"], message["lease_token"],
+                                                        settings.sending_lease)
+            if message is None:
+                log.warning("a claimed message was taken over before its send; not sent from here")
+                return None
         provider = self.provider_for(message["provider"])
         started = time.perf_counter()
         try:

@@ -132,3 +132,23 @@ def test_the_local_sink_witnesses_every_attempt_and_reaches_a_phone_once_per_out
         local.send(dict(message, out_id=providers.out_id(message)))
     assert providers.sink_figures(path) == {"attempts": 3, "sends": 2, "sent_twice_for_one_event": 1,
                                             "out_ids_asked_more_than_once": 1}
+
+
+def test_a_lease_is_renewed_only_once_half_of_it_has_gone(own_notify_db, monkeypatch):
+    _, units = own_notify_db
+    ids = queue_messages(units, 2)
+    renewed = []
+    renew = NotifyStore.renew_lease
+
+    def counted(store, message_id, *args):
+        renewed.append(str(message_id))
+        return renew(store, message_id, *args)
+
+    monkeypatch.setattr(NotifyStore, "renew_lease", counted)
+    provider = Recording(seconds=0.3)
+    # the first send starts at once (no renewal); the second 0.3 s after the
+    # claim, past half of a 0.4 s lease (renewed first)
+    assert sender(units, provider, sending_lease=0.4, batch=2).run_once() == 2
+    assert sorted(provider.asked) == sorted(ids) and len(renewed) == 1
+    with units() as unit:
+        assert {r["status"] for r in unit.all("SELECT status FROM messages")} == {"sent"}
