@@ -388,7 +388,6 @@ def supervise(store, calendar, as_of, dry_run=False, escalate_after=2):
                     task = warn(store, task, action, reading, day, application, roster, summary)
         if deemed:
             summary["concluded"][application["application_no"]] = conclude(store, application, domain.SYSTEM)
-    refresh_gauges(store)
     return summary
 
 
@@ -519,7 +518,6 @@ def answer_notice(store, args, by):
     store.answer_notice(notice["notice_no"], args["answer"], by, args["client_ref"])
     store.audit(notice["application_no"], by, "notice_answered", notice["task_id"], notice["department"],
              detail={"notice_no": notice["notice_no"], "level": notice["level"], "answer": args["answer"]}, by=by)
-    refresh_gauges(store)
     return notice_view(store.notice(notice["notice_no"]))
 
 
@@ -568,7 +566,6 @@ def extend(store, calendar, args, by, today_=None):
         "working_days": plan.working_days, "reason": args["reason"], "previous_due_date": plan.previous_due_date,
         "due_date": plan.due_date, "provisional": plan.provisional, "legal_due_date": plan.legal_due_date})
     metrics.EXTENSIONS.labels(task["department"]).inc()
-    refresh_gauges(store)
     return {"task": task_view(after, store.roster(task["department"]))}
 
 
@@ -584,7 +581,8 @@ def feed(store, query):
     """What changed for a department since the cursor, in order; within one
     page the green channel comes first. The cursor is opaque to callers."""
     rows = store.feed(query["department"], domain.parse_cursor(query["after"]), query["limit"])
-    roster = store.roster(query["department"])
+    # most polls find nothing new: the roster is read only for a page with tasks
+    roster = store.roster(query["department"]) if rows else None
     cursor = str(rows[-1]["feed_seq"]) if rows else query["after"] or "0"
     page = sorted(rows, key=lambda r: r["green_channel"] is None)  # stable: change order kept within each
     return {"cursor": cursor, "tasks": [task_view(row, roster, with_fields=True) for row in page]}

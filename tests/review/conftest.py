@@ -120,3 +120,10 @@ def _application(rpc, no):
 @pytest.fixture
 def uid():
     return uuid.uuid4().hex[:6].upper()
+
+
+def refresh_gauges(runner):
+    """Run the gauges' timer once now (it runs every REVIEW_GAUGE_SECONDS)."""
+    from nameko.testing.services import entrypoint_hook
+    with entrypoint_hook(list(runner.containers)[0], "refresh_gauges") as refresh:
+        refresh()

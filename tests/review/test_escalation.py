@@ -24,7 +24,7 @@ def festive_case(case, uid):
 
 def test_an_unanswered_notice_rises_to_level_three_over_the_spring_festival(run_services, rpc, case, uid,
                                                                             outbox):
-    run_services(ReviewService, ReviewService)  # two replicas: every level still once
+    review = run_services(ReviewService, ReviewService)  # two replicas: every level still once
     rpc.review.set_supervision_contact(2, "中心主任", "13900000202")
     rpc.review.set_supervision_contact(3, "监察室", "13900000303")
     assert [(c["level"], c["phone"]) for c in rpc.review.supervision_contacts()] == [
@@ -70,6 +70,8 @@ def test_an_unanswered_notice_rises_to_level_three_over_the_spring_festival(run_
     assert len(outbox(no, "notice_escalated")) == 2
 
     from services.review import metrics
+    from tests.review.conftest import refresh_gauges
+    refresh_gauges(review[0])
     assert metrics.NOTICES_UNANSWERED.labels(market["department"], "3")._value.get() == 1
     assert metrics.NOTICES_UNANSWERED.labels(fire["department"], "1")._value.get() == 0
     by_task = {n["task_id"]: n for n in rpc.review.notices() if n["application_no"] == no}

@@ -13,7 +13,7 @@ from nameko.testing.services import entrypoint_hook
 from onewindow import workdays
 from services.review import metrics
 from services.review.service import ReviewService
-from tests.review.conftest import department
+from tests.review.conftest import department, refresh_gauges
 from tests.review.test_review import decide
 
 
@@ -45,6 +45,7 @@ def test_yellow_then_red_each_once_with_a_supervision_notice(review, rpc, case, 
     assert warning["due_date"] == "2025-06-13" and warning["department_name"] == "消防救援大队"
     rpc.review.supervise("2025-06-12")  # the next tick: nothing new
     assert len(outbox(no, "task_warning")) == 2
+    refresh_gauges(review)
     assert metrics.TASKS_YELLOW.labels(fire["code"])._value.get() == 1
 
     rpc.review.supervise("2025-06-17")  # Tuesday after the Friday due date
@@ -63,6 +64,7 @@ def test_yellow_then_red_each_once_with_a_supervision_notice(review, rpc, case, 
     supervised = [h for h in view["history"] if h["action"] == "supervised"]
     assert len(supervised) == 2 and supervised[0]["before"]["warning_level"] == "yellow"
     assert supervised[0]["after"]["warning_level"] == "red" and supervised[0]["actor"] == "system"
+    refresh_gauges(review)
     assert metrics.TASKS_RED.labels(fire["code"])._value.get() == 1
     assert metrics.TASKS_OVERDUE.labels(fire["code"])._value.get() == 1
     assert metrics.TASKS_OPEN.labels(fire["code"])._value.get() == 1
@@ -70,6 +72,7 @@ def test_yellow_then_red_each_once_with_a_supervision_notice(review, rpc, case, 
 
     # once decided, the task leaves the gauges
     decide(rpc, tasks[fire["code"]], f"xf-a-{uid}")
+    refresh_gauges(review)
     assert metrics.TASKS_OPEN.labels(fire["code"])._value.get() == 0
     assert metrics.TASKS_RED.labels(fire["code"])._value.get() == 0
 
