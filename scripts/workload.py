@@ -39,6 +39,8 @@ class CasePlan:
     paid_fen: int = 0
     rated: bool = False
     sms_done: float = None
+    # the case's texts as the applicant's phone hears of them (message_status), by message_id
+    heard: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
 
@@ -274,7 +276,7 @@ class Centre:
                       f"wl-{self.tag}-{plan.n}-s")
         paid, supplements = False, 0
         while plan.outcome is None:
-            kind, body = self._next(events)
+            kind, body = self._next(events, plan)
             if kind is None:  # nothing heard for a while: look
                 record = self.ask("intake", "track", number, app["applicant"]["phone"])
                 if record["status"] == "awaiting_payment" and not paid and self._has_bill(number):
@@ -300,21 +302,34 @@ class Centre:
                 raise
         plan.rated = True
         while True:
-            kind, body = self._next(events)
-            if kind == "message_status" and body.get("template") != "rating_invitation":
+            kind, body = self._next(events, plan)
+            if kind is None:  # nothing heard for a while (the tap reconnecting): look
+                messages = self.ask("notify", "messages", number)
+            elif kind == "message_status" and body.get("template") == "rating_invitation":
+                messages = list(plan.heard.values())
+            else:
                 continue
-            messages = self.ask("notify", "messages", number)
             if any(m["template"] == "rating_invitation" and m["status"] in ("sent", "delivered") for m in messages):
                 plan.sms_done = time.perf_counter()
                 plan.messages = messages
                 self.tap.waiters.pop(number, None)
                 return
 
-    def _next(self, events, timeout=5.0):
+    def _next(self, events, plan, timeout=5.0):
+        """The next event of the case, or (None, None) after `timeout`; the
+        texts it tells of are kept as the phone heard them: the applicant
+        need not ask notify for the case's messages, which load notify as no
+        real phone would."""
         try:
-            return events.get(timeout=timeout)
+            kind, body = events.get(timeout=timeout)
         except Empty:
             return None, None
+        if kind == "message_status" and body.get("message_id"):
+            seen = plan.heard.setdefault(body["message_id"], {"message_id": body["message_id"], "sent_at": None})
+            seen.update(template=body.get("template"), status=body.get("status"))
+            if body.get("status") == "sent" and not seen["sent_at"]:
+                seen["sent_at"] = body.get("at")
+        return kind, body
 
     def _has_bill(self, number):
         try:
