@@ -66,9 +66,9 @@ def apply_receipt(store, report):
     return present(message)
 
 
-def apply_early_receipt(store, sent):
-    """Just recorded as sent: apply a receipt that came first, if any."""
-    early = store.take_early_receipt(sent["provider_message_id"])
+def apply_early_receipt(store, sent, early):
+    """Just recorded as sent: apply the receipt that came first, if any
+    (taken with the send's record, store.record_sent)."""
     return _settle(store, sent, early["status"], early["reason"]) if early else sent
 
 

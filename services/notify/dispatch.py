@@ -129,12 +129,12 @@ class Sender:
         with self.units() as unit:
             store = NotifyStore(unit)
             if error is None:
-                store.record_attempt(message["message_id"], message["attempts"], provider.name, "sent", None, seconds)
-                sent = store.mark_sent(message["message_id"], provider.name, provider_message_id)
+                sent, early = store.record_sent(message["message_id"], message["attempts"], provider.name,
+                                                provider_message_id, seconds)
                 if sent is not None:
                     store.emit_status(sent)
                     sms_metrics.counted(sent["template"], "sent", sent["segments"])
-                    sent = cases.apply_early_receipt(store, sent)
+                    sent = cases.apply_early_receipt(store, sent, early)
                 return sent
             sms_metrics.PROVIDER_FAILURES.labels(provider.name, error.reason).inc()
             plan = domain.after_failure(

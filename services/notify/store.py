@@ -92,9 +92,6 @@ class NotifyStore(Store):
             (provider_message_id, status, reason),
         )
 
-    def take_early_receipt(self, provider_message_id):
-        return self.one("DELETE FROM early_receipts WHERE provider_message_id = %s RETURNING status, reason",
-                        (provider_message_id,))
 
     def apply_receipt(self, message_id, status, reason=None):
         return self.one(
@@ -174,14 +171,30 @@ class NotifyStore(Store):
             (message_id, attempt, provider, outcome, error, seconds),
         )
 
-    def mark_sent(self, message_id, provider, provider_message_id):
-        # also from `queued`: the reconciler may have released a slow send
-        return self.one(
-            "UPDATE messages SET status = 'sent', provider = %s, provider_message_id = %s, sent_at = now(), "
-            "  lease_until = NULL, lease_token = NULL, last_error = NULL, updated_at = now() "
-            f"WHERE message_id = %s AND status IN ('sending', 'queued') RETURNING {MESSAGE_COLUMNS}",
-            (provider, provider_message_id, message_id),
+    def record_sent(self, message_id, attempt, provider, provider_message_id, seconds):
+        """The attempt that went out, the message marked sent (also from
+        `queued`: the reconciler may have released a slow send) and a
+        receipt that came before it taken, in one statement: the sender's
+        hot path. Returns (message, early receipt or None); (None, None)
+        when the message was settled elsewhere (the attempt is kept)."""
+        row = self.one(
+            "WITH sent AS (UPDATE messages SET status = 'sent', provider = %(provider)s, "
+            "    provider_message_id = %(pmid)s, sent_at = now(), lease_until = NULL, lease_token = NULL, "
+            "    last_error = NULL, updated_at = now() "
+            f"  WHERE message_id = %(id)s AND status IN ('sending', 'queued') RETURNING {MESSAGE_COLUMNS}), "
+            "attempt AS (INSERT INTO message_attempts (message_id, attempt, provider, outcome, error, seconds) "
+            "  VALUES (%(id)s, %(attempt)s, %(provider)s, 'sent', NULL, %(seconds)s)), "
+            "early AS (DELETE FROM early_receipts WHERE provider_message_id = %(pmid)s "
+            "  AND EXISTS (SELECT 1 FROM sent) RETURNING status, reason) "
+            "SELECT sent.*, early.status AS early_status, early.reason AS early_reason "
+            "FROM sent LEFT JOIN early ON true",
+            {"id": message_id, "attempt": attempt, "provider": provider, "pmid": provider_message_id,
+             "seconds": seconds},
         )
+        if row is None:
+            return None, None
+        early_status, early_reason = row.pop("early_status"), row.pop("early_reason")
+        return row, ({"status": early_status, "reason": early_reason} if early_status else None)
 
     def mark_retry(self, message_id, lease_token, provider, provider_attempts, delay, error, maybe_sent_by=None):
         return self.one(

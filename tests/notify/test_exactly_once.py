@@ -152,3 +152,18 @@ def test_a_lease_is_renewed_only_once_half_of_it_has_gone(own_notify_db, monkeyp
     assert sorted(provider.asked) == sorted(ids) and len(renewed) == 1
     with units() as unit:
         assert {r["status"] for r in unit.all("SELECT status FROM messages")} == {"sent"}
+
+
+def test_a_send_recorded_after_another_sender_settled_it_keeps_the_attempt_and_leaves_the_receipt(own_notify_db):
+    _, units = own_notify_db
+    [message_id] = queue_messages(units, 1)
+    with units() as unit:
+        unit.execute("UPDATE messages SET status = 'failed', failed_at = now() WHERE message_id = %s", (message_id,))
+        NotifyStore(unit).keep_early_receipt("w-late", "delivered")
+    with units() as unit:
+        assert NotifyStore(unit).record_sent(message_id, 1, "witness", "w-late", 0.01) == (None, None)
+    with units() as unit:
+        assert unit.one("SELECT status FROM messages WHERE message_id = %s", (message_id,))["status"] == "failed"
+        assert [r["outcome"] for r in unit.all("SELECT outcome FROM message_attempts WHERE message_id = %s",
+                                               (message_id,))] == ["sent"]
+        assert [r["provider_message_id"] for r in unit.all("SELECT * FROM early_receipts")] == ["w-late"]
