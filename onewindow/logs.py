@@ -11,6 +11,7 @@ are only ever logged masked (onewindow.personal).
 """
 import contextvars
 import datetime
+import functools
 import inspect
 import json
 import logging
@@ -36,13 +37,19 @@ def bind(application_no=None):
         APPLICATION_NO.set(str(application_no))
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(service_cls, method_name):
+    # once per method, not once per worker: every call and event starts here
+    return inspect.signature(getattr(service_cls, method_name))
+
+
 def _application_no(worker_ctx):
     """From an `application_no` argument, or a payload or argument dict that carries one."""
     entrypoint = worker_ctx.entrypoint
     args, kwargs = worker_ctx.args or (), worker_ctx.kwargs or {}
     try:
-        method = getattr(entrypoint.container.service_cls, entrypoint.method_name)
-        named = inspect.signature(method).bind_partial(None, *args, **kwargs).arguments
+        named = _signature(entrypoint.container.service_cls, entrypoint.method_name).bind_partial(
+            None, *args, **kwargs).arguments
     except (TypeError, ValueError, AttributeError):
         named = dict(kwargs)
     if isinstance(named.get("application_no"), str):
