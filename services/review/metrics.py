@@ -45,22 +45,11 @@ def set_notice_gauges(rows):
     _NOTICE_LABELS.update(seen)
 
 
-_DEPARTMENTS = set()
-
-
 def set_department_gauges(rows):
-    """rows: department, open, yellow, red, overdue (every department with
-    open tasks); a department no longer listed drops to 0."""
-    seen = set()
+    """rows: department, open, yellow, red, overdue (every department that has tasks)."""
     for row in rows:
         department = row["department"]
         TASKS_OPEN.labels(department).set(row["open"])
         TASKS_YELLOW.labels(department).set(row["yellow"])
         TASKS_RED.labels(department).set(row["red"])
         TASKS_OVERDUE.labels(department).set(row["overdue"])
-        seen.add(department)
-    for department in _DEPARTMENTS - seen:
-        for gauge in (TASKS_OPEN, TASKS_YELLOW, TASKS_RED, TASKS_OVERDUE):
-            gauge.labels(department).set(0)
-    _DEPARTMENTS.clear()
-    _DEPARTMENTS.update(seen)

@@ -360,15 +360,14 @@ class ReviewStore(Store):
             "WHERE n.level = 'red' AND n.answered_at IS NULL GROUP BY n.department, l.level")
 
     def department_counts(self, today):
-        """Per department with open tasks: open, yellow, red and overdue
-        (for the gauges). Open tasks only, through their partial index: the
-        closed ones of every earlier month are not read again."""
+        """Per department: open, yellow, red and overdue tasks (for the gauges)."""
         return self.all(
-            "SELECT department, count(*) AS open, "
-            "count(*) FILTER (WHERE warning_level = 'yellow') AS yellow, "
-            "count(*) FILTER (WHERE warning_level = 'red') AS red, "
-            "count(*) FILTER (WHERE due_date < %s) AS overdue "
-            "FROM tasks WHERE status = 'open' GROUP BY department ORDER BY department",
+            "SELECT department, "
+            "count(*) FILTER (WHERE status = 'open') AS open, "
+            "count(*) FILTER (WHERE status = 'open' AND warning_level = 'yellow') AS yellow, "
+            "count(*) FILTER (WHERE status = 'open' AND warning_level = 'red') AS red, "
+            "count(*) FILTER (WHERE status = 'open' AND due_date < %s) AS overdue "
+            "FROM tasks GROUP BY department ORDER BY department",
             (today,),
         )
 
