@@ -36,12 +36,6 @@ DEFAULT_EXCHANGE = Exchange("")  # straight to the queue named by the routing ke
 CONFIRMED = object()
 
 
-def record(unit, event_type, payload, occurred_at=None):
-    """`occurred_at`: when the fact happened, if not now (an event emitted
-    in reaction to an earlier one); always in the centre's zone."""
-    return write(unit, event_type, compose(payload, occurred_at)).event
-
-
 class Written:
     """An outbox row as its transaction wrote it: what the fast path publishes."""
 
@@ -56,6 +50,9 @@ class Written:
 
 
 def compose(payload, occurred_at=None):
+    """The event as it is stored and published. `occurred_at`: when the fact
+    happened, if not now (an event emitted in reaction to an earlier one);
+    always in the centre's zone."""
     at = occurred_at.astimezone(workdays.zone()) if occurred_at else workdays.local_now()
     event = {"event_id": str(uuid.uuid4()), "occurred_at": at.isoformat()}
     event.update(wire(payload))
@@ -126,9 +123,6 @@ class Relay:
                 self._topology_declared = True
             else:
                 log.exception("could not declare the event topology yet; will retry")
-
-    def wake(self):
-        self._wake.set()
 
     def hand_over(self, written):
         """Rows a transaction of this process has just committed: published

@@ -7,11 +7,6 @@ import pytest
 from onewindow import config, outbox
 
 
-class Unit:
-    def execute(self, sql, params):
-        self.params = params
-
-
 @pytest.fixture
 def process_in_utc(monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
@@ -22,13 +17,13 @@ def process_in_utc(monkeypatch):
 
 
 def test_an_event_recorded_in_a_utc_process_carries_the_centres_zone(process_in_utc):
-    event = outbox.record(Unit(), "something_happened", {})
+    event = outbox.compose({})
     assert event["occurred_at"].endswith("+08:00")
 
 
 def test_an_event_can_carry_the_time_of_an_earlier_fact(process_in_utc):
     fact = datetime.datetime(2026, 3, 2, 15, 55, tzinfo=datetime.timezone.utc)
-    assert outbox.record(Unit(), "something_happened", {}, occurred_at=fact)["occurred_at"] == \
+    assert outbox.compose({}, occurred_at=fact)["occurred_at"] == \
         "2026-03-02T23:55:00+08:00"
 
 
