@@ -2,7 +2,9 @@
 keeps what it did when the broker goes away; an event whose prerequisite has
 not arrived waits for it instead of being parked."""
 import json
+import uuid
 
+import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -283,3 +285,22 @@ def test_a_handed_over_event_the_broker_refuses_keeps_its_error_for_the_sweep(pr
     kept = rows[refused["event_id"]]
     assert kept["published_at"] is None and kept["attempts"] == 1 and kept["last_error"].startswith("unroutable")
     assert kept["next_attempt_at"] > kept["created_at"]
+
+
+def test_several_reads_at_once_come_back_in_order_and_a_failing_one_fails_the_unit(probes, source_pool):
+    first, second = (f"{text}-{uuid.uuid4()}" for text in ("first", "second"))
+    emit_notes(source_pool, first, second)
+    mine = "SELECT payload->>'text' AS text FROM outbox WHERE payload->>'text' = ANY(%s) ORDER BY id"
+    with UnitOfWork(source_pool, "probesrc") as unit:
+        notes, nothing, count = unit.all_at_once(
+            (mine, ([first, second],)),
+            ("SELECT 1 AS x WHERE false", None),
+            ("SELECT count(*) AS n FROM outbox WHERE payload->>'text' = %s", (second,)),
+        )
+    assert [r["text"] for r in notes] == [first, second] and nothing == [] and count[0]["n"] == 1
+    undone = f"undone-{uuid.uuid4()}"
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        with UnitOfWork(source_pool, "probesrc") as unit:
+            unit.emit("note_written", {"text": undone})
+            unit.all_at_once(("SELECT 1 AS x", None), ("SELECT 1 / 0 AS y", None))
+    assert probes["query"]("probesrc", mine, ([undone],)) == []
