@@ -78,3 +78,36 @@ def test_a_pool_on_each_post_any_present_primary_decides_then_the_backups(review
     assert json.loads(err.value) == {"primary": ["at least one reviewer"],
                                      "backup.1.id": ["Missing data for required field."],
                                      "backup.2": ["already on this post"]}
+
+
+def test_a_change_still_uncommitted_neither_holds_up_the_feed_nor_lands_behind_its_cursor(
+        review, rpc, case, uid, review_database):
+    """The feed's position is drawn as a change commits: a read does not
+    wait for a transaction still at work, and what that transaction changed
+    comes after the cursor the read handed out."""
+    import psycopg
+
+    from services.review.store import FEED_LOCK
+
+    code = f"SCJG{uid}"
+    _, first = case(market(uid), accepted_on="2026-11-20")
+    _, second = case(market(uid), accepted_on="2026-11-20")
+    start = rpc.review.feed(code)["cursor"]
+
+    def feed(conn, after):
+        with conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
+            return conn.execute("SELECT task_id, feed_seq FROM tasks WHERE department = %s AND feed_seq > %s "
+                                "ORDER BY feed_seq", (code, after)).fetchall()
+
+    with psycopg.connect(review_database) as slow, psycopg.connect(review_database, autocommit=True) as other, \
+            psycopg.connect(review_database, autocommit=True) as reader:
+        slow.execute("UPDATE tasks SET opinion = 'still writing' WHERE task_id = %s", (first[code]["task_id"],))
+        other.execute("UPDATE tasks SET opinion = 'done' WHERE task_id = %s", (second[code]["task_id"],))
+        page = feed(reader, int(start))  # with the old trigger: a lock timeout here
+        assert [task_id for task_id, _ in page] == [second[code]["task_id"]]
+        slow.commit()
+        later = feed(reader, page[-1][1])
+        assert [task_id for task_id, _ in later] == [first[code]["task_id"]]
+    assert rpc.review.feed(code, str(page[-1][1]))["tasks"][0]["opinion"] == "still writing"
