@@ -19,6 +19,7 @@ from nameko.extensions import DependencyProvider
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from psycopg.waiting import READY_R, READY_W, WAIT_R, WAIT_W
 from psycopg_pool import ConnectionPool
 
 from . import config, logs, outbox, topology
@@ -43,11 +44,41 @@ def check_idle(conn):
         ConnectionPool.check_connection(conn)
 
 
+class Connection(psycopg.Connection):
+    """psycopg's connection, except that while `undivided` is set a wait
+    for the server blocks the whole process instead of letting eventlet run
+    another greenthread (see UnitOfWork.undivided)."""
+
+    undivided = False
+
+    def wait(self, gen, interval=0.1, timeout=None):
+        if not self.undivided or timeout is not None:
+            return super().wait(gen, interval, timeout)
+        return _wait_undivided(gen, self.pgconn.socket, interval)
+
+
+def _wait_undivided(gen, fileno, interval):
+    """psycopg's wait_select with the operating system's select."""
+    try:
+        state = next(gen)
+        while True:
+            readable, writable, broken = _select([fileno] if state & WAIT_R else [],
+                                                 [fileno] if state & WAIT_W else [], [fileno], interval)
+            if broken:
+                raise psycopg.OperationalError("connection socket closed")
+            state = gen.send((READY_R if readable else 0) | (READY_W if writable else 0))
+    except OSError as exc:
+        raise psycopg.OperationalError("connection socket closed") from exc
+    except StopIteration as done:
+        return done.value
+
+
 def connect_pool(url, *, min_size=2, max_size=20, name=None, wait=True):
     """`wait`: open the first connections now, or fail within 30 s; without
     it the pool connects in the background and a worker waits for it."""
     pool = ConnectionPool(
         url,
+        connection_class=Connection,
         min_size=min_size,
         max_size=max_size,
         kwargs={"row_factory": dict_row, "options": f"-c timezone={config.time_zone()}"},
@@ -61,6 +92,11 @@ def connect_pool(url, *, min_size=2, max_size=20, name=None, wait=True):
     else:
         pool.open(wait=False)
     return pool
+
+
+# How long an undivided unit (the whole process) may wait for a lock: far
+# above a few round trips, far below a caller's timeout.
+UNDIVIDED_LOCK_TIMEOUT = "2s"
 
 
 class UnitOfWork:
@@ -99,12 +135,33 @@ class UnitOfWork:
             cursors = [conn.execute(sql, params) for sql, params in queries]
         return [cursor.fetchall() for cursor in cursors]
 
+    def undivided(self):
+        """From here to the end of the unit, a wait for PostgreSQL blocks
+        the process instead of letting eventlet run another greenthread. For
+        a unit about to take a lock that others queue for (a gap-free
+        number, a case, the feed): yielding while it held the lock, the
+        holder waited behind every other worker of its process at each round
+        trip, and the queue behind the lock grew by as much; undivided, it
+        holds it for a few round trips of a local database.
+
+        Only for locks no unit holds while yielding: waiting undivided for a
+        lock that a yielded greenthread of the same process holds, the
+        process would wait for itself. So every unit that takes such a lock
+        takes it undivided, does no other I/O until it commits (no call to
+        another service), and lock_timeout bounds the wait should one be
+        missed: the unit fails, the process goes on."""
+        conn = self.conn
+        if not conn.undivided:
+            conn.undivided = True
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (UNDIVIDED_LOCK_TIMEOUT,))
+
     def undo(self):
         """Roll back all this unit has done and go on in a fresh transaction.
         The inbox's failure path: cheaper over many events than a savepoint
         around every handler, which costs two statements when it succeeds."""
         if self._conn is not None:
             self._conn.rollback()
+            self._conn.undivided = False  # its locks went with the rollback
         self.written.clear()
 
     @contextlib.contextmanager
@@ -152,6 +209,7 @@ class UnitOfWork:
             else:
                 conn.rollback()
         finally:
+            conn.undivided = False
             self._pool.putconn(conn)
         if commit and self.written and self._on_commit:
             self._on_commit(self.written)

@@ -112,7 +112,10 @@ class IntakeStore(Store):
 
     def next_sequence(self, year):
         """The next number of the year; the counter row stays locked until
-        this transaction ends, so a rolled-back call leaves no gap."""
+        this transaction ends, so a rolled-back call leaves no gap. Every
+        submit queues for it: from here to the commit the unit does not yield
+        (UnitOfWork.undivided), so it is held for a few round trips."""
+        self.unit.undivided()
         row = self.one("INSERT INTO application_counters (year, last_seq) VALUES (%s, 1) "
                        "ON CONFLICT (year) DO UPDATE SET last_seq = application_counters.last_seq + 1 "
                        "RETURNING last_seq", (year,))
@@ -120,7 +123,8 @@ class IntakeStore(Store):
 
     def next_document(self, kind, year):
         """The next number of a refusal, inquiry or complaint of the year,
-        gap-free like application numbers."""
+        gap-free like application numbers (and as briefly held)."""
+        self.unit.undivided()
         row = self.one("INSERT INTO document_counters (kind, year, last_value) VALUES (%s, %s, 1) "
                        "ON CONFLICT (kind, year) DO UPDATE SET last_value = document_counters.last_value + 1 "
                        "RETURNING last_value", (kind, year))
@@ -132,7 +136,10 @@ class IntakeStore(Store):
         self.execute(_INSERT, {name: _stored(name, getattr(case, name)) for name in _WRITTEN})
 
     def case(self, application_no, lock=False):
-        """The Application, or None."""
+        """The Application, or None. `lock`: until the unit ends, which it
+        does undivided (a case's events and calls queue for its lock)."""
+        if lock:
+            self.unit.undivided()
         row = self.one("SELECT * FROM applications WHERE application_no = %s" + (" FOR UPDATE" if lock else ""),
                        (application_no,))
         return domain.Application(**row) if row else None

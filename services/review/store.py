@@ -23,7 +23,7 @@ LISTED_COLUMNS = (
 )
 
 
-FEED_LOCK = 72021  # taken shared by every task change (trigger task_changed), exclusively by the feed
+FEED_LOCK = 72021  # taken shared as a task change commits (migration 0005), exclusively by the feed
 
 class ReviewStore(Store):
     def purge(self, older_than):
@@ -55,7 +55,9 @@ class ReviewStore(Store):
 
     def lock_application(self, application_no):
         """The application row, locked: decisions and supervision of one case
-        happen one after the other, so concurrent ones all count."""
+        happen one after the other, so concurrent ones all count. Held to
+        the end of the unit, which runs undivided (UnitOfWork.undivided)."""
+        self.unit.undivided()
         return self.one("SELECT * FROM applications WHERE application_no = %s FOR UPDATE", (application_no,))
 
     def set_application_status(self, application_no, status, completed=False, next_clock=False):
@@ -95,9 +97,11 @@ class ReviewStore(Store):
 
     def feed(self, department, after, limit):
         """The department's tasks changed after position `after`, in the order
-        of their changes. The feed's lock waits for every writer that drew a
-        position before this read (see migration 0002), so a later change
-        always lands after the positions served here."""
+        of their changes. The feed's lock waits for every commit that is
+        drawing a position as this read begins (see migration 0005), so a
+        later change always lands after the positions served here.
+        Undivided: every commit of a task change waits while it holds it."""
+        self.unit.undivided()
         self.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
         return self.all(
             f"SELECT {LISTED_COLUMNS}, t.feed_seq FROM tasks t JOIN applications a USING (application_no) "

@@ -136,3 +136,41 @@ def test_eight_concurrent_pg_sleeps_overlap(probes, rpc):
     assert [c.result() for c in calls] == [1] * 8
     elapsed = time.monotonic() - started
     assert elapsed < 2.0, f"8 concurrent pg_sleep(1) took {elapsed:.2f}s: the hub is blocked"
+
+
+def test_an_undivided_unit_lets_no_other_greenthread_run_until_it_ends_and_waits_for_a_lock_two_seconds_at_most(
+        probes, monkeypatch):
+    import eventlet
+    import psycopg
+
+    from onewindow import db
+
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=2)
+    ticks = []
+    ticking = eventlet.spawn(lambda: [ticks.append(eventlet.sleep(0.01)) for _ in range(1000)])
+    try:
+        def ticks_during(undivided):
+            with UnitOfWork(pool, "probesrc") as unit:
+                if undivided:
+                    unit.undivided()
+                before = len(ticks)
+                unit.one("SELECT pg_sleep(0.3)")
+                return len(ticks) - before
+        assert ticks_during(undivided=False) >= 10  # the hub ran the ticker meanwhile
+        assert ticks_during(undivided=True) == 0
+        # the connection went back to the pool yielding again
+        assert ticks_during(undivided=False) >= 10
+
+        # a lock another connection holds: an error after the timeout, not a process stuck for good
+        monkeypatch.setattr(db, "UNDIVIDED_LOCK_TIMEOUT", "300ms")
+        with psycopg.connect(probes["urls"]["probesrc"]) as holder:
+            holder.execute("SELECT pg_advisory_xact_lock(72999)")
+            started = time.monotonic()
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                with UnitOfWork(pool, "probesrc") as unit:
+                    unit.undivided()
+                    unit.one("SELECT pg_advisory_xact_lock(72999)")
+            assert 0.25 < time.monotonic() - started < 2.0
+    finally:
+        ticking.kill()
+        pool.close()
