@@ -139,17 +139,19 @@ class UnitOfWork:
         """From here to the end of the unit, a wait for PostgreSQL blocks
         the process instead of letting eventlet run another greenthread. For
         a unit about to take a lock that others queue for (a gap-free
-        number, a case, the feed): yielding while it held the lock, the
+        number, the review feed's): yielding while it held the lock, the
         holder waited behind every other worker of its process at each round
         trip, and the queue behind the lock grew by as much; undivided, it
         holds it for a few round trips of a local database.
 
-        Only for locks no unit holds while yielding: waiting undivided for a
-        lock that a yielded greenthread of the same process holds, the
+        Only for locks no unit ever holds while yielding: waiting undivided
+        for a lock that a yielded greenthread of the same process holds, the
         process would wait for itself. So every unit that takes such a lock
-        takes it undivided, does no other I/O until it commits (no call to
-        another service), and lock_timeout bounds the wait should one be
-        missed: the unit fails, the process goes on."""
+        takes it undivided and does no other I/O until it commits (no call
+        to another service). A row other tables reference is no such lock:
+        an insert that references it takes a share lock on it (the foreign
+        key) and yields; a case row is one. lock_timeout bounds the wait
+        should one be missed: the unit fails, the process goes on."""
         conn = self.conn
         if not conn.undivided:
             conn.undivided = True

@@ -136,11 +136,12 @@ class IntakeStore(Store):
         self.execute(_INSERT, {name: _stored(name, getattr(case, name)) for name in _WRITTEN})
 
     def case(self, application_no, lock=False):
-        """The Application, or None. `lock`: until the unit ends, which it
-        does undivided (a case's events and calls queue for its lock)."""
-        if lock:
-            self.unit.undivided()
-        row = self.one("SELECT * FROM applications WHERE application_no = %s" + (" FOR UPDATE" if lock else ""),
+        """The Application, or None. `lock`: FOR NO KEY UPDATE, which
+        serialises the case's changes but not the rows that only refer to it
+        (a notice, a history line: their foreign key takes a key share,
+        which FOR UPDATE would make wait behind a decision or a payment)."""
+        row = self.one("SELECT * FROM applications WHERE application_no = %s"
+                       + (" FOR NO KEY UPDATE" if lock else ""),
                        (application_no,))
         return domain.Application(**row) if row else None
 

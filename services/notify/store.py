@@ -26,10 +26,7 @@ class NotifyStore(Store):
 
     def remember_contact(self, contact):
         """What intake says about the applicant; an accepted application's
-        record (collect, fees) wins over what earlier notices carried. The
-        row is locked to the end of the unit, which runs undivided: a case's
-        events come together and queue for it (UnitOfWork.undivided)."""
-        self.unit.undivided()
+        record (collect, fees) wins over what earlier notices carried."""
         self.execute(
             "INSERT INTO contacts (application_no, phone, name, name_masked, item_code, item_name, "
             "                      collect, fees_total_fen, accepted) "
@@ -54,8 +51,7 @@ class NotifyStore(Store):
 
     def contact_concluded(self, application_no):
         """The application ended (completed, refused, withdrawn): retention
-        counts from now. Undivided, as remember_contact."""
-        self.unit.undivided()
+        counts from now."""
         self.execute("UPDATE contacts SET concluded_at = COALESCE(concluded_at, now()) WHERE application_no = %s",
                      (application_no,))
 

@@ -55,10 +55,10 @@ class ReviewStore(Store):
 
     def lock_application(self, application_no):
         """The application row, locked: decisions and supervision of one case
-        happen one after the other, so concurrent ones all count. Held to
-        the end of the unit, which runs undivided (UnitOfWork.undivided)."""
-        self.unit.undivided()
-        return self.one("SELECT * FROM applications WHERE application_no = %s FOR UPDATE", (application_no,))
+        happen one after the other, so concurrent ones all count. FOR NO KEY
+        UPDATE: a task or history row referring to it need not wait."""
+        return self.one("SELECT * FROM applications WHERE application_no = %s FOR NO KEY UPDATE",
+                        (application_no,))
 
     def set_application_status(self, application_no, status, completed=False, next_clock=False):
         self.execute(
