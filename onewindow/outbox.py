@@ -3,15 +3,17 @@ change that caused them; a relay publishes them with publisher confirms and
 mandatory routing, marks them published, and retries what the broker refused.
 
 Two paths. The fast one: the unit of work hands the rows it wrote to its
-relay once they are committed, and the relay publishes them from memory and
-marks them in one statement, with no claim and no transaction around it. The
-sweep: every poll interval the relay claims rows left unpublished for longer
+relay once they are committed, and the relay publishes them from memory, with
+no claim and no transaction around them; what the broker confirmed is marked
+published once per poll interval, in one statement for all of it, before the
+sweep looks. The sweep: every poll interval the relay claims rows left unpublished for longer
 than SETTLE_SECONDS (a commit whose process died before publishing, a broker
 that was away, rows written by another process) with FOR UPDATE SKIP LOCKED,
 so several replicas may sweep at once. The sweep leaves fresh rows to the
 fast path; an event both take (a fast path slower than the settling time)
 is published twice, and consumers skip the duplicate by event_id
-(inbox.py), as they do when a relay dies between publish and mark.
+(inbox.py), as they do when a relay dies between publish and mark (its
+process gone, another's sweep publishes again what it had not marked yet).
 """
 import datetime
 import json
@@ -104,6 +106,7 @@ class Relay:
         self._retries_at = 0.0
         self._wake = threading.Event()
         self._handed = []
+        self._confirmed = []  # published by the fast path, not marked yet
         self._swept_at = 0.0
         self._running = False
         self._topology_declared = False
@@ -133,6 +136,11 @@ class Relay:
     def stop(self):
         self._running = False
         self._wake.set()
+        try:
+            self.mark_confirmed()  # else the next sweep publishes them again
+        except Exception:
+            log.warning("%s relay: %d published events left unmarked at stop; they will be "
+                        "published again", self.service_name, len(self._confirmed))
         self.close()
 
     def run(self):
@@ -149,10 +157,11 @@ class Relay:
                 if not self._topology_declared:
                     self.declare_topology()
                 self.publish_handed()
-                # the sweep and retries fall due on a scale of seconds: one
-                # look per poll interval, not on every commit that wakes the relay
+                # marks, the sweep and retries fall due on a scale of seconds:
+                # once per poll interval, not on every commit that wakes the relay
                 if time.monotonic() - self._swept_at >= self.poll_interval:
                     self._swept_at = time.monotonic()
+                    self.mark_confirmed()  # before the sweep, which would take them again
                     while self.publish_due(settled_for=self.SETTLE_SECONDS) >= self.batch:
                         pass
                 if time.monotonic() - self._retries_at >= self.poll_interval:
@@ -260,18 +269,21 @@ class Relay:
 
     def publish_handed(self):
         """The fast path: publish what this process's transactions committed
-        and handed over, mark the confirmed rows in one statement outside any
-        transaction. A row the broker refused keeps its error and backoff for
-        the sweep; when the broker went away, the rest is left to the sweep
-        and this raises, so the relay backs off."""
+        and handed over. The confirmed rows wait for mark_confirmed; a row
+        the broker refused gets its error and backoff for the sweep at once;
+        when the broker went away, the rest is left to the sweep and this
+        raises, so the relay backs off."""
         while self._handed:
             handed, self._handed = self._handed[:self.batch], self._handed[self.batch:]
             rows = [{"event_id": w.event_id, "event_type": w.event_type, "payload": w.body, "attempts": 0}
                     for w in handed]
             outcomes, broker_gone = self._publish_rows(rows)
+            if broker_gone is None and not any(outcomes):
+                self._count_published(rows)
+                self._confirmed.extend(rows)
+                continue
             with self.pool.connection() as conn:
-                # one statement, so no BEGIN and COMMIT round trips around it
-                conn.autocommit = True
+                conn.autocommit = True  # each statement its own: no BEGIN and COMMIT round trips
                 try:
                     self._record_outcomes(conn, rows, outcomes, broker_gone, self._mark_published)
                 finally:
@@ -279,6 +291,25 @@ class Relay:
             if broker_gone is not None:
                 self._handed = []  # the sweep publishes them once the broker is back
                 raise broker_gone
+
+    def mark_confirmed(self):
+        """Mark published, in one statement, every row the fast path got
+        confirmed since the last time: one statement per poll interval
+        instead of one per commit. Rows it could not mark (the database
+        away) are tried again the next time."""
+        if not self._confirmed:
+            return
+        rows, self._confirmed = self._confirmed, []
+        try:
+            with self.pool.connection() as conn:
+                conn.autocommit = True
+                try:
+                    self._mark_published(conn, rows)
+                finally:
+                    conn.autocommit = False
+        except Exception:
+            self._confirmed[:0] = rows
+            raise
 
     def publish_due(self, mark=None, settled_for=0.0):
         """The sweep: publish every due event once; returns how many rows
@@ -339,8 +370,11 @@ class Relay:
         confirmed = [row for row, exc in zip(rows, outcomes) if exc is None]
         if confirmed:
             mark(conn, confirmed)
-            for row in confirmed:
-                metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
+            self._count_published(confirmed)
+
+    def _count_published(self, rows):
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(self.service_name, row["event_type"]).inc()
 
     @staticmethod
     def _mark_published(conn, rows):

@@ -229,15 +229,22 @@ def test_a_committed_unit_hands_its_events_to_the_relay_which_publishes_them_wit
     probes["start"](ProbeSink)
     relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
     relay.publish_due = None  # the sweep must not be what publishes them
+    row = lambda event: probes["query"]("probesrc", "SELECT * FROM outbox WHERE event_id = %s",  # noqa: E731
+                                        (event["event_id"],))[0]
     try:
         with UnitOfWork(source_pool, "probesrc", on_commit=relay.hand_over) as unit:
             event = unit.emit("note_written", {"text": "handed over"})
+        with UnitOfWork(source_pool, "probesrc", on_commit=relay.hand_over) as unit:
+            later = unit.emit("note_written", {"text": "handed over later"})
         relay.publish_handed()
+        wait(lambda: effects(probes, "handed over"), message="the handed-over event to be applied")
+        # published, but marked only with the others of the poll interval, in one statement
+        assert row(event)["published_at"] is None and row(later)["published_at"] is None
+        relay.mark_confirmed()
     finally:
         relay.close()
-    row = probes["query"]("probesrc", "SELECT * FROM outbox WHERE event_id = %s", (event["event_id"],))[0]
-    assert row["published_at"] is not None and row["attempts"] == 1
-    wait(lambda: effects(probes, "handed over"), message="the handed-over event to be applied")
+    assert row(event)["published_at"] is not None and row(event)["attempts"] == 1
+    assert row(later)["published_at"] == row(event)["published_at"]
 
 
 def test_events_of_a_rolled_back_savepoint_or_unit_are_never_handed_over(probes, source_pool):
@@ -278,6 +285,7 @@ def test_a_handed_over_event_the_broker_refuses_keeps_its_error_for_the_sweep(pr
             refused = unit.emit("nobody_listens", {"text": "no queue bound"})
             heard = unit.emit("note_written", {"text": "heard"})
         relay.publish_handed()
+        relay.mark_confirmed()
     finally:
         relay.close()
     rows = {str(r["event_id"]): r for r in probes["query"]("probesrc", "SELECT * FROM outbox")}
