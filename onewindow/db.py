@@ -15,6 +15,7 @@ import time
 
 import psycopg
 from eventlet import patcher
+from eventlet.green import select as green_select
 from nameko.extensions import DependencyProvider
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
@@ -57,13 +58,24 @@ class Connection(psycopg.Connection):
         return _wait_undivided(gen, self.pgconn.socket, interval)
 
 
+# How long one wait of an undivided unit may stop the process: far above a
+# round trip to a local database, short enough that a wait for a lock some
+# yielded greenthread of this process holds (a mistake: see
+# UnitOfWork.undivided) costs a hiccup, not a process waiting for itself.
+UNDIVIDED_WAIT_SECONDS = 0.05
+
+
 def _wait_undivided(gen, fileno, interval):
-    """psycopg's wait_select with the operating system's select."""
+    """psycopg's wait_select with the operating system's select, for at
+    most UNDIVIDED_WAIT_SECONDS; past that it yields like any other wait."""
+    deadline = time.monotonic() + UNDIVIDED_WAIT_SECONDS
     try:
         state = next(gen)
         while True:
-            readable, writable, broken = _select([fileno] if state & WAIT_R else [],
-                                                 [fileno] if state & WAIT_W else [], [fileno], interval)
+            left = deadline - time.monotonic()
+            select, timeout = (_select, min(interval, left)) if left > 0 else (green_select.select, interval)
+            readable, writable, broken = select([fileno] if state & WAIT_R else [],
+                                                [fileno] if state & WAIT_W else [], [fileno], timeout)
             if broken:
                 raise psycopg.OperationalError("connection socket closed")
             state = gen.send((READY_R if readable else 0) | (READY_W if writable else 0))
@@ -92,11 +104,6 @@ def connect_pool(url, *, min_size=2, max_size=20, name=None, wait=True):
     else:
         pool.open(wait=False)
     return pool
-
-
-# How long an undivided unit (the whole process) may wait for a lock: far
-# above a few round trips, far below a caller's timeout.
-UNDIVIDED_LOCK_TIMEOUT = "2s"
 
 
 class UnitOfWork:
@@ -136,8 +143,8 @@ class UnitOfWork:
         return [cursor.fetchall() for cursor in cursors]
 
     def undivided(self):
-        """From here to the end of the unit, a wait for PostgreSQL blocks
-        the process instead of letting eventlet run another greenthread. For
+        """From here to the commit, a wait for PostgreSQL blocks the
+        process instead of letting eventlet run another greenthread. For
         a unit about to take a lock that others queue for (a gap-free
         number, the review feed's): yielding while it held the lock, the
         holder waited behind every other worker of its process at each round
@@ -150,12 +157,10 @@ class UnitOfWork:
         takes it undivided and does no other I/O until it commits (no call
         to another service). A row other tables reference is no such lock:
         an insert that references it takes a share lock on it (the foreign
-        key) and yields; a case row is one. lock_timeout bounds the wait
-        should one be missed: the unit fails, the process goes on."""
-        conn = self.conn
-        if not conn.undivided:
-            conn.undivided = True
-            conn.execute("SELECT set_config('lock_timeout', %s, true)", (UNDIVIDED_LOCK_TIMEOUT,))
+        key) and yields; a case row is one. Should one be missed, a wait
+        yields after UNDIVIDED_WAIT_SECONDS, so the process never waits for
+        itself for long."""
+        self.conn.undivided = True
 
     def undo(self):
         """Roll back all this unit has done and go on in a fresh transaction.
@@ -205,13 +210,16 @@ class UnitOfWork:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        # The commit's wait yields: once COMMIT is sent the server releases
+        # the locks when it is done, whoever runs meanwhile, and an undivided
+        # wait for the WAL to reach the disk would only stop the process.
+        conn.undivided = False
         try:
             if commit:
                 conn.commit()
             else:
                 conn.rollback()
         finally:
-            conn.undivided = False
             self._pool.putconn(conn)
         if commit and self.written and self._on_commit:
             self._on_commit(self.written)

@@ -355,12 +355,16 @@ class Centre:
                 continue
             cursor = page["cursor"]
             for task in page["tasks"]:
-                if task["application_no"] in self.by_number and task["task_id"] not in decided:
+                if task["task_id"] not in decided:
                     if task["status"] == "open":
                         pending[task["task_id"]] = task
                     else:  # closed meanwhile (the case was concluded): nothing to decide
                         pending.pop(task["task_id"], None)
-            for task in list(pending.values()):
+            # Only this run's cases are decided. A task may come before the
+            # answer to its case's submit has reached the window that sent it:
+            # it waits here, past the cursor, until the case is known.
+            mine = [task for task in pending.values() if task["application_no"] in self.by_number]
+            for task in mine:
                 plan = self.by_number[task["application_no"]]
                 lead = self.items[plan.item_code]["departments"][0]
                 ref = f"wl-{self.tag}-{task['task_id']}"
@@ -381,4 +385,4 @@ class Centre:
                     self.errors.append((department, repr(exc)))
                 if task["task_id"] in decided:
                     pending.pop(task["task_id"], None)
-            eventlet.sleep(0.1 if page["tasks"] or pending else 0.5)
+            eventlet.sleep(0.1 if page["tasks"] or mine else 0.5)

@@ -138,39 +138,47 @@ def test_eight_concurrent_pg_sleeps_overlap(probes, rpc):
     assert elapsed < 2.0, f"8 concurrent pg_sleep(1) took {elapsed:.2f}s: the hub is blocked"
 
 
-def test_an_undivided_unit_lets_no_other_greenthread_run_until_it_ends_and_waits_for_a_lock_two_seconds_at_most(
-        probes, monkeypatch):
+def test_an_undivided_unit_lets_no_other_greenthread_run_while_it_waits_and_never_waits_for_itself_for_long(
+        probes):
     import eventlet
-    import psycopg
 
     from onewindow import db
 
-    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=2)
+    assert db.UNDIVIDED_WAIT_SECONDS < 0.3  # the waits below are longer
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=3)
     ticks = []
     ticking = eventlet.spawn(lambda: [ticks.append(eventlet.sleep(0.01)) for _ in range(1000)])
     try:
-        def ticks_during(undivided):
+        def ticks_during(undivided, seconds=0.03):
             with UnitOfWork(pool, "probesrc") as unit:
                 if undivided:
                     unit.undivided()
                 before = len(ticks)
-                unit.one("SELECT pg_sleep(0.3)")
+                unit.one("SELECT pg_sleep(%s)", (seconds,))
                 return len(ticks) - before
-        assert ticks_during(undivided=False) >= 10  # the hub ran the ticker meanwhile
+        assert ticks_during(undivided=False, seconds=0.3) >= 10  # the hub ran the ticker meanwhile
         assert ticks_during(undivided=True) == 0
-        # the connection went back to the pool yielding again
-        assert ticks_during(undivided=False) >= 10
+        assert ticks_during(undivided=False, seconds=0.3) >= 10  # back in the pool, it yields again
+        # past UNDIVIDED_WAIT_SECONDS a wait yields like any other
+        assert ticks_during(undivided=True, seconds=0.3) >= 10
 
-        # a lock another connection holds: an error after the timeout, not a process stuck for good
-        monkeypatch.setattr(db, "UNDIVIDED_LOCK_TIMEOUT", "300ms")
-        with psycopg.connect(probes["urls"]["probesrc"]) as holder:
-            holder.execute("SELECT pg_advisory_xact_lock(72999)")
-            started = time.monotonic()
-            with pytest.raises(psycopg.errors.LockNotAvailable):
-                with UnitOfWork(pool, "probesrc") as unit:
-                    unit.undivided()
-                    unit.one("SELECT pg_advisory_xact_lock(72999)")
-            assert 0.25 < time.monotonic() - started < 2.0
+        # a lock a yielded greenthread of this very process holds (what
+        # undivided units must not wait for): a short stop, then it yields,
+        # the holder commits, the waiter gets the lock
+        def hold():
+            with UnitOfWork(pool, "probesrc") as unit:
+                unit.one("SELECT pg_advisory_xact_lock(72999)")
+                eventlet.sleep(0.3)
+        holder = eventlet.spawn(hold)
+        eventlet.sleep(0.05)
+        started = time.monotonic()
+        with UnitOfWork(pool, "probesrc") as unit:
+            unit.undivided()
+            before = len(ticks)
+            unit.one("SELECT pg_advisory_xact_lock(72999)")
+            assert len(ticks) - before >= 10
+        holder.wait()
+        assert time.monotonic() - started < 2.0
     finally:
         ticking.kill()
         pool.close()
