@@ -339,11 +339,14 @@ def unit_of(service):
     raise RuntimeError(f"{type(service).__name__} has no Database dependency")
 
 
-def event_handler(source_service, *event_types, **kwargs):
+def event_handler(source_service, *event_types, repeatable=False, **kwargs):
     """Decorate `def on_x(self, event)`: called once per event_id, for each of
     the event types named. A handler that takes several types declares an
     `event_type` parameter and gets the type of each event in it; the map
-    from type to effect then lives in the use case, not in an if/elif."""
+    from type to effect then lives in the use case, not in an if/elif.
+    `repeatable=True` declares that running it twice on one event changes
+    nothing (an upsert keyed by what the event is about): its success
+    writes no inbox row (inbox.consume)."""
     if not event_types:
         raise TypeError("event_handler needs at least one event type")
 
@@ -354,7 +357,7 @@ def event_handler(source_service, *event_types, **kwargs):
         def through_inbox(self, payload, _inbox=None):
             consumer, kind, redelivery = _inbox or (fn.__name__, event_types[0], False)
             handle = (lambda: fn(self, payload, event_type=kind)) if wants_type else (lambda: fn(self, payload))
-            inbox.consume(unit_of(self), consumer, kind, payload, handle, redelivery)
+            inbox.consume(unit_of(self), consumer, kind, payload, handle, redelivery, repeatable)
 
         for event_type in event_types:
             through_inbox = InboxEventHandler.decorator(source_service, event_type, **kwargs)(through_inbox)

@@ -36,13 +36,48 @@ def event_key(payload):
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def consume(unit, consumer, event_type, payload, handler, redelivery=False):
+def consume(unit, consumer, event_type, payload, handler, redelivery=False, repeatable=False):
     """Run handler() once per (consumer, event_id). Returns True when it ran
-    and succeeded, False when skipped or failed (and scheduled for retry)."""
+    and succeeded, False when skipped or failed (and scheduled for retry).
+
+    `repeatable`: the handler's effect is the same however often it runs on
+    one event (an upsert keyed by what the event is about), so a first
+    delivery that succeeds leaves no row: a duplicate just runs again. A
+    failure is kept, retried and parked like any other."""
     service = unit.service_name
     event_id = event_key(payload)
+    if repeatable and not redelivery:
+        kept, attempts = False, 0
+    else:
+        claimed = _claim(unit, service, consumer, event_id, event_type, payload, redelivery)
+        if claimed is None:
+            return False
+        kept, attempts = claimed
+    try:
+        handler()
+    except PrerequisiteMissing as exc:
+        unit.undo()
+        wait_for_prerequisite(unit, consumer, event_id, event_type, payload, attempts, exc)
+        return False
+    except Exception as exc:
+        unit.undo()
+        _failed(unit, service, consumer, event_id, event_type, payload, attempts + 1, exc)
+        return False
+    if kept:
+        unit.execute(
+            "UPDATE inbox SET status = 'done', attempts = %s, last_error = NULL, waiting_since = NULL, "
+            "updated_at = now() WHERE consumer = %s AND event_id = %s",
+            (attempts + 1, consumer, event_id),
+        )
+    return True
+
+
+def _claim(unit, service, consumer, event_id, event_type, payload, redelivery):
+    """None for a duplicate; else (kept, attempts so far): kept is False
+    for an event seen the first time, its row already written as done, and
+    True for a row an earlier delivery left to be run again."""
     # Written as done at once: no one sees it before this transaction commits,
-    # and a failure below rewrites it, so success costs no second statement.
+    # and a failure rewrites it, so success costs no second statement.
     fresh = unit.one(
         "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts) "
         "VALUES (%s, %s, %s, %s, 'done', 1) ON CONFLICT DO NOTHING RETURNING attempts",
@@ -57,45 +92,31 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False):
             metrics.INBOX_DUPLICATES.labels(service, consumer).inc()
             unit.execute("UPDATE inbox SET duplicates = duplicates + 1 WHERE consumer = %s AND event_id = %s",
                          (consumer, event_id))
-            return False
-        attempts = row["attempts"]
-    else:
-        attempts = 0
-    try:
-        handler()
-    except PrerequisiteMissing as exc:
-        unit.undo()
-        wait_for_prerequisite(unit, consumer, event_id, event_type, payload, attempts, exc)
-        return False
-    except Exception as exc:
-        unit.undo()
-        attempts += 1
-        parked = attempts >= config.inbox_max_attempts()
-        metrics.INBOX_FAILURES.labels(service, consumer).inc()
-        log.warning("%s failed on event %s (attempt %d)%s: %r", consumer, event_id, attempts,
-                    ", parked" if parked else "", exc, exc_info=not parked)
-        # The rollback took the row written above (or the lock on it) with
-        # it: write it again, never over a 'done' another delivery committed
-        # meanwhile.
-        unit.execute(
-            "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts, last_error, "
-            "  next_attempt_at) VALUES (%(consumer)s, %(event_id)s, %(event_type)s, %(payload)s, %(status)s, "
-            "  %(attempts)s, %(error)s, now() + make_interval(secs => %(backoff)s)) "
-            "ON CONFLICT (consumer, event_id) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts, "
-            "  last_error = EXCLUDED.last_error, waiting_since = NULL, next_attempt_at = EXCLUDED.next_attempt_at, "
-            "  updated_at = now() WHERE inbox.status <> 'done'",
-            {"consumer": consumer, "event_id": event_id, "event_type": event_type, "payload": Jsonb(payload),
-             "status": "parked" if parked else "retry", "attempts": attempts,
-             "error": f"{type(exc).__name__}: {exc}"[:2000], "backoff": backoff_seconds(attempts)},
-        )
-        return False
-    if fresh is None:
-        unit.execute(
-            "UPDATE inbox SET status = 'done', attempts = %s, last_error = NULL, waiting_since = NULL, "
-            "updated_at = now() WHERE consumer = %s AND event_id = %s",
-            (attempts + 1, consumer, event_id),
-        )
-    return True
+            return None
+        return True, row["attempts"]
+    return False, 0
+
+
+def _failed(unit, service, consumer, event_id, event_type, payload, attempts, exc):
+    """Keep a failed event for its retry, or park it after the last attempt."""
+    parked = attempts >= config.inbox_max_attempts()
+    metrics.INBOX_FAILURES.labels(service, consumer).inc()
+    log.warning("%s failed on event %s (attempt %d)%s: %r", consumer, event_id, attempts,
+                ", parked" if parked else "", exc, exc_info=not parked)
+    # The rollback took the row written above (or the lock on it) with
+    # it: write it again, never over a 'done' another delivery committed
+    # meanwhile.
+    unit.execute(
+        "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts, last_error, "
+        "  next_attempt_at) VALUES (%(consumer)s, %(event_id)s, %(event_type)s, %(payload)s, %(status)s, "
+        "  %(attempts)s, %(error)s, now() + make_interval(secs => %(backoff)s)) "
+        "ON CONFLICT (consumer, event_id) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts, "
+        "  last_error = EXCLUDED.last_error, waiting_since = NULL, next_attempt_at = EXCLUDED.next_attempt_at, "
+        "  updated_at = now() WHERE inbox.status <> 'done'",
+        {"consumer": consumer, "event_id": event_id, "event_type": event_type, "payload": Jsonb(payload),
+         "status": "parked" if parked else "retry", "attempts": attempts,
+         "error": f"{type(exc).__name__}: {exc}"[:2000], "backoff": backoff_seconds(attempts)},
+    )
 
 
 def wait_for_prerequisite(unit, consumer, event_id, event_type, payload, attempts, exc):

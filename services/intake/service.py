@@ -177,7 +177,9 @@ class IntakeService:
     def on_fees_event(self, event, event_type):
         cases.on_fees_event(self.store, event_type, event)
 
-    @event_handler("notify", "message_status")
+    # a notice is upserted by message_id, the later status winning: an
+    # event applied twice changes nothing, so it needs no inbox row
+    @event_handler("notify", "message_status", repeatable=True)
     def on_message_status(self, event):
         cases.on_message_status(self.store, event)
 

@@ -312,3 +312,31 @@ def test_several_reads_at_once_come_back_in_order_and_a_failing_one_fails_the_un
             unit.emit("note_written", {"text": undone})
             unit.all_at_once(("SELECT 1 AS x", None), ("SELECT 1 / 0 AS y", None))
     assert probes["query"]("probesrc", mine, ([undone],)) == []
+
+
+def test_a_repeatable_handler_leaves_no_inbox_row_when_it_succeeds_and_is_kept_like_any_other_when_it_fails(
+        probes, source_pool):
+    from onewindow import inbox
+
+    ran = []
+
+    def deliver(event, fail=False, redelivery=False):
+        def handler():
+            ran.append(event["event_id"])
+            if fail:
+                raise RuntimeError("planned failure")
+        with UnitOfWork(source_pool, "probesrc") as unit:
+            return inbox.consume(unit, "repeatable", "note_written", event, handler, redelivery, repeatable=True)
+
+    rows = lambda event: probes["query"](  # noqa: E731
+        "probesrc", "SELECT status, attempts, payload FROM inbox WHERE event_id = %s", (event["event_id"],))
+    quiet, failing = ({"event_id": str(uuid.uuid4()), "text": text} for text in ("quiet", "failing"))
+    assert deliver(quiet) and deliver(quiet)  # a duplicate just runs again
+    assert ran == [quiet["event_id"]] * 2 and rows(quiet) == []
+
+    assert not deliver(failing, fail=True)
+    (kept,) = rows(failing)
+    assert kept["status"] == "retry" and kept["attempts"] == 1 and kept["payload"] == failing
+    assert deliver(failing, redelivery=True)  # the relay's redelivery marks it done
+    (kept,) = rows(failing)
+    assert kept["status"] == "done" and kept["attempts"] == 2
