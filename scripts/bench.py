@@ -173,13 +173,21 @@ class ServiceProcesses:
 
 
 def event_deliveries():
-    """Every event delivery the services' inboxes recorded, by the consumer
-    service and the event's kind: where the messages per case go."""
-    counts = {}
+    """Every event delivery to a handler, by the consumer service and the
+    event's kind: where the messages per case go. Counted from the events
+    the services wrote to their outboxes, once for each handler the centre's
+    code subscribes to them, not from the consumers' inboxes: a repeatable
+    handler keeps no row of what it applied."""
+    written = {}
     for service in CENTRE.names:
         with psycopg.connect(config.database_url(service)) as conn:
-            for event_type, n in conn.execute("SELECT event_type, count(*) FROM inbox GROUP BY event_type"):
-                counts[f"{service}<-{event_type}"] = n
+            for event_type, n in conn.execute("SELECT event_type, count(*) FROM outbox GROUP BY event_type"):
+                written[(service, event_type)] = n
+    counts = {}
+    for source, event_type, queue in CENTRE.subscriptions():
+        consumer = queue.split("--", 1)[1].split(".", 1)[0]  # topology.consumer_queue
+        key = f"{consumer}<-{event_type}"
+        counts[key] = counts.get(key, 0) + written.get((source, event_type), 0)
     return counts
 
 
