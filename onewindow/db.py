@@ -145,11 +145,14 @@ class UnitOfWork:
     def undivided(self):
         """From here to the commit, a wait for PostgreSQL blocks the
         process instead of letting eventlet run another greenthread. For
-        a unit about to take a lock that others queue for (a gap-free
-        number, the review feed's): yielding while it held the lock, the
-        holder waited behind every other worker of its process at each round
-        trip, and the queue behind the lock grew by as much; undivided, it
-        holds it for a few round trips of a local database.
+        a unit about to take a lock that others queue for (the review
+        feed's): yielding while it held the lock, the holder waited behind
+        every other worker of its process at each round trip, and the queue
+        behind the lock grew by as much; undivided, it holds it for a few
+        round trips of a local database. The price: each of those round
+        trips stops the whole process, which a busy process pays in its
+        other work (for intake's gap-free number it cost more than the queue
+        it saved: see IntakeStore.next_sequence).
 
         Only for locks no unit ever holds while yielding: waiting undivided
         for a lock that a yielded greenthread of the same process holds, the
