@@ -35,6 +35,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -319,6 +320,10 @@ def main(argv=None):
     parser.add_argument("--rush-tickets", type=int, default=2000, help="the hall's morning rush: tickets taken")
     parser.add_argument("--rush-windows", type=int, default=40, help="windows calling them at once")
     args = parser.parse_args(argv)
+    # stopped with SIGTERM (timeout, kill), it still stops its services and
+    # removes its sandbox, as chaos does: left running, they held their
+    # database connections until PostgreSQL refused every new client
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ["OW_QUIET_HOURS"] = ""
     # the replayed applicants rate from the portal's link in the last SMS
     os.environ.setdefault("OW_PORTAL_URL", "http://127.0.0.1:8000")
