@@ -15,6 +15,7 @@ is published twice, and consumers skip the duplicate by event_id
 (inbox.py), as they do when a relay dies between publish and mark (its
 process gone, another's sweep publishes again what it had not marked yet).
 """
+import contextlib
 import datetime
 import json
 import logging
@@ -282,12 +283,8 @@ class Relay:
                 self._count_published(rows)
                 self._confirmed.extend(rows)
                 continue
-            with self.pool.connection() as conn:
-                conn.autocommit = True  # each statement its own: no BEGIN and COMMIT round trips
-                try:
-                    self._record_outcomes(conn, rows, outcomes, broker_gone, self._mark_published)
-                finally:
-                    conn.autocommit = False
+            with self._autocommitted() as conn:
+                self._record_outcomes(conn, rows, outcomes, broker_gone, self._mark_published)
             if broker_gone is not None:
                 self._handed = []  # the sweep publishes them once the broker is back
                 raise broker_gone
@@ -301,15 +298,22 @@ class Relay:
             return
         rows, self._confirmed = self._confirmed, []
         try:
-            with self.pool.connection() as conn:
-                conn.autocommit = True
-                try:
-                    self._mark_published(conn, rows)
-                finally:
-                    conn.autocommit = False
+            with self._autocommitted() as conn:
+                self._mark_published(conn, rows)
         except Exception:
             self._confirmed[:0] = rows
             raise
+
+    @contextlib.contextmanager
+    def _autocommitted(self):
+        """A pooled connection on which each statement is its own
+        transaction: no BEGIN and COMMIT round trips around one statement."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                conn.autocommit = False
 
     def publish_due(self, mark=None, settled_for=0.0):
         """The sweep: publish every due event once; returns how many rows
