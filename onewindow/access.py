@@ -38,7 +38,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
-from . import config
+from . import config, topology
 
 
 RPC_EXCHANGE = "nameko-rpc"
@@ -80,7 +80,7 @@ def service_grant(service, subscriptions, calls=(), methods=()):
     role its user holds, `Centre.role_calls`).
     """
     own = [(source, event_type) for source, event_type, queue in subscriptions
-           if queue.split("--", 1)[-1].startswith(f"{service}.")]
+           if topology.consumer_of(queue) == service]
     sources = sorted({source for source, _ in own})
     svc = re.escape(service)
     own_queues = [

@@ -39,6 +39,11 @@ def consumer_queue(source_service, event_type, service_name, method_name):
     return f"evt-{source_service}-{event_type}--{service_name}.{method_name}"
 
 
+def consumer_of(queue):
+    """The service whose handler reads a queue named by consumer_queue."""
+    return queue.split("--", 1)[1].split(".", 1)[0]
+
+
 def declare(amqp_uri, subscriptions):
     """Declare [(source_service, event_type, queue_name)]; returns them."""
     with Connection(amqp_uri, connect_timeout=10) as conn:

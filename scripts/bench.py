@@ -44,7 +44,7 @@ import uuid  # noqa: E402
 import psycopg  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from onewindow import config, migrate  # noqa: E402
+from onewindow import config, migrate, topology  # noqa: E402
 from services.registry import CENTRE  # noqa: E402
 from onewindow.sandbox import Sandbox, caller_uri  # noqa: E402
 from scripts.ceiling_services import PINGS_TABLE  # noqa: E402
@@ -186,8 +186,7 @@ def event_deliveries():
                 written[(service, event_type)] = n
     counts = {}
     for source, event_type, queue in CENTRE.subscriptions():
-        consumer = queue.split("--", 1)[1].split(".", 1)[0]  # topology.consumer_queue
-        key = f"{consumer}<-{event_type}"
+        key = f"{topology.consumer_of(queue)}<-{event_type}"
         counts[key] = counts.get(key, 0) + written.get((source, event_type), 0)
     return counts
 
