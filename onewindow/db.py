@@ -46,16 +46,18 @@ def check_idle(conn):
 
 
 class Connection(psycopg.Connection):
-    """psycopg's connection, except that while `undivided` is set a wait
-    for the server blocks the whole process instead of letting eventlet run
-    another greenthread (see UnitOfWork.undivided)."""
+    """psycopg's connection, except in how it waits for its socket: a wait
+    for room to send (a pipeline's) first glances at the socket and goes on
+    at once when it is ready, and while `undivided` is set a wait blocks
+    the whole process (see UnitOfWork.undivided). Every other wait lets
+    eventlet run another greenthread, as psycopg's wait_select does."""
 
     undivided = False
 
     def wait(self, gen, interval=0.1, timeout=None):
-        if not self.undivided or timeout is not None:
+        if timeout is not None:
             return super().wait(gen, interval, timeout)
-        return _wait_undivided(gen, self.pgconn.socket, interval)
+        return _wait(gen, self.pgconn.socket, interval, UNDIVIDED_WAIT_SECONDS if self.undivided else 0)
 
 
 # How long one wait of an undivided unit may stop the process: far above a
@@ -65,17 +67,26 @@ class Connection(psycopg.Connection):
 UNDIVIDED_WAIT_SECONDS = 0.05
 
 
-def _wait_undivided(gen, fileno, interval):
-    """psycopg's wait_select with the operating system's select, for at
-    most UNDIVIDED_WAIT_SECONDS; past that it yields like any other wait."""
-    deadline = time.monotonic() + UNDIVIDED_WAIT_SECONDS
+def _wait(gen, fileno, interval, undivided_for):
+    """psycopg's wait_select. For `undivided_for` seconds it waits with the
+    operating system's select (an undivided unit); past that, through
+    eventlet's hub, except that a wait for room to send glances first: in a
+    pipeline every statement waits so, the socket nearly always has room,
+    and going round the hub for it would put the sender behind every other
+    greenthread once per statement instead of once per round trip."""
+    deadline = time.monotonic() + undivided_for
     try:
         state = next(gen)
         while True:
+            wanted = ([fileno] if state & WAIT_R else [], [fileno] if state & WAIT_W else [], [fileno])
             left = deadline - time.monotonic()
-            select, timeout = (_select, min(interval, left)) if left > 0 else (green_select.select, interval)
-            readable, writable, broken = select([fileno] if state & WAIT_R else [],
-                                                [fileno] if state & WAIT_W else [], [fileno], timeout)
+            if left > 0:
+                ready = _select(*wanted, min(interval, left))
+            else:
+                ready = _select(*wanted, 0) if state & WAIT_W else ([], [], [])
+                if not any(ready):
+                    ready = green_select.select(*wanted, interval)
+            readable, writable, broken = ready
             if broken:
                 raise psycopg.OperationalError("connection socket closed")
             state = gen.send((READY_R if readable else 0) | (READY_W if writable else 0))
@@ -116,6 +127,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self.written = []  # outbox rows, handed to the relay once committed
         self.finished = False
+        self._pipeline = None  # (context manager, Pipeline) while pipelined
 
     @property
     def conn(self):
@@ -165,13 +177,69 @@ class UnitOfWork:
         itself for long."""
         self.conn.undivided = True
 
+    def pipelined(self):
+        """From here to the commit, a statement goes out without waiting for
+        the one before to be answered, and the commit goes with whatever is
+        still unanswered: the rest of the transaction costs one round trip
+        to PostgreSQL plus one per read (psycopg's pipeline mode). For a unit
+        that has just taken a lock others queue for (a gap-free number):
+        under load a holder waits its turn in the process at every round
+        trip, and the queue behind the lock grows by as much.
+
+        A statement's error surfaces at the next read, savepoint or commit,
+        not at the statement; and `execute(...).rowcount` is not known
+        until then. So only for blind writes, which a use case does not look
+        at again, and never for a write whose failure the use case catches
+        other than through `unique()` (which syncs in its savepoint)."""
+        if self._pipeline is None:
+            manager = self.conn.pipeline()
+            self._pipeline = (manager, manager.__enter__())
+
+    def _leave_pipeline(self):
+        """Out of pipeline mode. An error of a statement sent pipelined has
+        been raised already (by the commit that ends the unit) or goes with
+        the rollback that follows."""
+        if self._pipeline is None:
+            return
+        (manager, _), self._pipeline = self._pipeline, None
+        try:
+            manager.__exit__(None, None, None)
+        except psycopg.Error as exc:
+            log.debug("a pipelined statement failed, undone with its transaction: %r", exc)
+
+    def _end(self, conn, commit):
+        """Commit or roll back conn's transaction; a pipeline ends with it
+        (its unanswered statements go with the COMMIT, one round trip)."""
+        # The commit's wait yields: once COMMIT is sent the server releases
+        # the locks when it is done, whoever runs meanwhile, and an undivided
+        # wait for the WAL to reach the disk would only stop the process.
+        conn.undivided = False
+        if not commit:
+            self._leave_pipeline()
+            conn.rollback()
+            return
+        try:
+            if self._pipeline is not None:
+                # Queued, not conn.commit(): that would sync, then leaving
+                # the pipeline would sync again, two round trips for one.
+                # Never prepared (PostgreSQL prepares no COMMIT).
+                conn.execute("COMMIT", prepare=False)
+                (manager, _), self._pipeline = self._pipeline, None
+                manager.__exit__(None, None, None)  # raises what failed in the pipeline
+            else:
+                conn.commit()
+        except BaseException:
+            self._leave_pipeline()
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            raise
+
     def undo(self):
         """Roll back all this unit has done and go on in a fresh transaction.
         The inbox's failure path: cheaper over many events than a savepoint
         around every handler, which costs two statements when it succeeds."""
         if self._conn is not None:
-            self._conn.rollback()
-            self._conn.undivided = False  # its locks went with the rollback
+            self._end(self._conn, commit=False)  # its locks went with the rollback
         self.written.clear()
 
     @contextlib.contextmanager
@@ -182,6 +250,8 @@ class UnitOfWork:
         try:
             with self.conn.transaction():
                 yield
+                if self._pipeline is not None:
+                    self._pipeline[1].sync()  # what failed in the block fails it, here
         except BaseException:
             del self.written[mark:]
             raise
@@ -199,6 +269,24 @@ class UnitOfWork:
         except UniqueViolation:
             raise Conflict(conflict) from None
 
+    def checkpoint(self):
+        """Commit what this unit has done so far, hand its events to the
+        relay, and go on in a fresh transaction on the same connection. For
+        a worker that handles several events one after the other (a batch
+        that fell back to one transaction each: see inbox.consume_batch)."""
+        if self.finished:
+            raise RuntimeError("unit of work already finished")
+        if self._conn is None:
+            return
+        self._end(self._conn, commit=True)
+        self._hand_over()
+
+    def _hand_over(self):
+        """The events of the transaction just committed go to the relay."""
+        written, self.written = self.written, []
+        if written and self._on_commit:
+            self._on_commit(written)
+
     def emit(self, event_type, payload, occurred_at=None):
         """Record an event in the outbox, in this transaction. Returns it with
         its event_id and occurred_at (now, or the given time of the fact)."""
@@ -213,19 +301,13 @@ class UnitOfWork:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        # The commit's wait yields: once COMMIT is sent the server releases
-        # the locks when it is done, whoever runs meanwhile, and an undivided
-        # wait for the WAL to reach the disk would only stop the process.
-        conn.undivided = False
         try:
-            if commit:
-                conn.commit()
-            else:
-                conn.rollback()
+            self._end(conn, commit)
         finally:
+            self._pipeline = None  # the connection may have broken in it
             self._pool.putconn(conn)
-        if commit and self.written and self._on_commit:
-            self._on_commit(self.written)
+        if commit:
+            self._hand_over()
 
     def commit(self):
         self.finish(True)

@@ -2,6 +2,7 @@
 database (issue: foundation)."""
 import time
 
+import psycopg
 import pytest
 from kombu import Connection, Exchange
 from nameko.exceptions import RemoteError
@@ -181,4 +182,70 @@ def test_an_undivided_unit_lets_no_other_greenthread_run_while_it_waits_and_neve
         assert time.monotonic() - started < 2.0
     finally:
         ticking.kill()
+        pool.close()
+
+
+def test_a_pipelined_unit_sends_its_writes_and_commit_in_one_round_trip_and_still_fails_whole(probes):
+    import greenlet
+
+    from onewindow.errors import Conflict
+
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=3)
+    query = lambda sql, params=None: probes["query"]("probesrc", sql, params)  # noqa: E731
+    try:
+        def yields(pipelined, notes):
+            """How often the unit gave the hub its turn (each time it may
+            wait behind every other greenthread) to write `notes` and commit."""
+            me, back = greenlet.getcurrent(), []
+            with UnitOfWork(pool, "probesrc") as unit:
+                unit.one("SELECT 1")
+                if pipelined:
+                    unit.pipelined()
+                previous = greenlet.settrace(lambda event, args: back.append(args[1] is me))
+                try:
+                    for text in notes:
+                        unit.execute("INSERT INTO notes (text) VALUES (%s)", (text,))
+                    unit.commit()
+                finally:
+                    greenlet.settrace(previous)
+            return sum(back)
+
+        assert yields(False, [f"plain-{i}" for i in range(20)]) >= 21  # one per statement, one for the commit
+        assert yields(True, [f"piped-{i}" for i in range(20)]) == 1  # all of them with the commit
+        assert len(query("SELECT 1 FROM notes WHERE text LIKE 'piped-%%'")) == 20
+
+        # a read in the pipeline sees the writes before it
+        with UnitOfWork(pool, "probesrc") as unit:
+            unit.pipelined()
+            unit.execute("INSERT INTO notes (text) VALUES ('read-back')")
+            assert unit.one("SELECT count(*) AS n FROM notes WHERE text = 'read-back'")["n"] == 1
+            unit.rollback()
+        assert query("SELECT 1 FROM notes WHERE text = 'read-back'") == []
+
+        # a write that fails fails the commit, and nothing of the unit stays
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            with UnitOfWork(pool, "probesrc") as unit:
+                unit.pipelined()
+                unit.execute("INSERT INTO notes (text) VALUES ('before-the-failure')")
+                unit.execute("INSERT INTO notes (text) VALUES (NULL)")
+                unit.execute("INSERT INTO notes (text) VALUES ('after-the-failure')")
+        assert query("SELECT 1 FROM notes WHERE text LIKE '%%-the-failure'") == []
+
+        # unique(): the violation still surfaces in its savepoint, the rest stands
+        query("CREATE UNIQUE INDEX IF NOT EXISTS notes_text_once ON notes (text) WHERE text LIKE 'once-%%'")
+        query("INSERT INTO notes (text) VALUES ('once-taken')")
+        with UnitOfWork(pool, "probesrc") as unit:
+            unit.pipelined()
+            unit.execute("INSERT INTO notes (text) VALUES ('once-kept')")
+            with pytest.raises(Conflict):
+                with unit.unique("taken"):
+                    unit.execute("INSERT INTO notes (text) VALUES ('once-taken')")
+            unit.execute("INSERT INTO notes (text) VALUES ('once-after')")
+        assert sorted(r["text"] for r in query("SELECT text FROM notes WHERE text LIKE 'once-%%'")) == [
+            "once-after", "once-kept", "once-taken"]
+
+        # the connection goes back to the pool out of pipeline mode, in no transaction
+        with pool.connection() as conn:
+            assert conn._pipeline is None and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    finally:
         pool.close()
