@@ -36,7 +36,7 @@ from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 from nameko.timer import timer  # noqa: F401  (re-exported)
 from nameko.web.handlers import HttpRequestHandler
 
-from . import idempotency, inbox, principals, topology
+from . import idempotency, inbox, logs, principals, topology
 from .db import Database
 from .errors import CONTRACT_ERRORS, Forbidden, NotFound, ValidationFailed
 from .outbox import REDELIVERY_HEADER
@@ -272,8 +272,10 @@ class InboxEventHandler(EventHandler):
     REQUEUE_PAUSE_SECONDS = 2.0
     queue_consumer = GuardedQueueConsumer()
 
-    def __init__(self, source_service, event_type, **kwargs):
+    def __init__(self, source_service, event_type, batched=False, **kwargs):
         kwargs.setdefault("requeue_on_error", True)
+        self.batched = batched
+        self._arrived = []  # batched: deliveries read from the queue, not yet handed to a worker
         super().__init__(source_service, event_type, **kwargs)
 
     @property
@@ -293,21 +295,49 @@ class InboxEventHandler(EventHandler):
         if problem:
             set_aside(self.container, "event", self.queue_name, message, *problem)
             return
-        redelivery = REDELIVERY_HEADER in (message.headers or {})
-        handle_result = functools.partial(self.handle_result, message)
+        delivery = (body, message, REDELIVERY_HEADER in (message.headers or {}))
+        if not self.batched:
+            self._spawn([delivery])
+            return
+        # This runs in the queue consumer's thread, which hands over every
+        # message the socket already holds before it yields: the first of
+        # them schedules the hand-over to a worker, the rest join it.
+        self._arrived.append(delivery)
+        if len(self._arrived) == 1:
+            eventlet.spawn_n(self._spawn_arrived)
+
+    def _spawn_arrived(self):
+        arrived, self._arrived = self._arrived, []
+        self._spawn(arrived)
+
+    def _spawn(self, deliveries):
+        """One worker for these deliveries, [(body, message, redelivery)]."""
+        messages = [message for _, message, _ in deliveries]
         try:
             self.container.spawn_worker(
-                self, (body,), {"_inbox": (self.queue_name, self.event_type, redelivery)},
-                context_data=context_from_headers(message), handle_result=handle_result,
+                self, (), {"_inbox": (self.queue_name, self.event_type,
+                                      [(body, redelivery) for body, _, redelivery in deliveries])},
+                context_data=context_from_headers(messages[0]),
+                handle_result=functools.partial(self.handle_result, deliveries),
             )
         except Exception:
-            self.queue_consumer.requeue_message(message)
+            for message in messages:
+                self.queue_consumer.requeue_message(message)
 
     def reject_undecodable(self, message, reason):
         set_aside(self.container, "event", self.queue_name, message, "undecodable", reason)
 
-    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+    def handle_result(self, deliveries, worker_ctx, result=None, exc_info=None):
         exc_info = finish_units(self, worker_ctx, exc_info)
+        if exc_info is not None and len(deliveries) > 1:
+            # Not a handler (inbox.consume_batch deals with those): the inbox
+            # or the commit. Each goes again on its own, where an event the
+            # inbox cannot store is set aside and a database that is down
+            # pauses its requeue.
+            for delivery in deliveries:
+                self._spawn([delivery])
+            return result, None
+        message = deliveries[0][1]
         if exc_info is not None and isinstance(exc_info[1], UNSTORABLE):
             # The inbox itself could not store this event: retrying cannot help.
             set_aside(self.container, "event", self.queue_name, message, "unstorable", repr(exc_info[1])[:500])
@@ -316,7 +346,8 @@ class InboxEventHandler(EventHandler):
             # Nothing was recorded (the database failed): requeue, not hot.
             eventlet.sleep(self.REQUEUE_PAUSE_SECONDS)
         try:
-            self.handle_message_processed(message, result, exc_info)
+            for _, message, _ in deliveries:
+                self.handle_message_processed(message, result, exc_info)
         except BROKER_GONE as exc:
             # Unacked, the broker delivers it again; the inbox skips what is done.
             log.warning("could not ack %s, the broker connection is gone: %r", worker_ctx, exc)
@@ -339,14 +370,19 @@ def unit_of(service):
     raise RuntimeError(f"{type(service).__name__} has no Database dependency")
 
 
-def event_handler(source_service, *event_types, repeatable=False, **kwargs):
+def event_handler(source_service, *event_types, repeatable=False, batched=False, **kwargs):
     """Decorate `def on_x(self, event)`: called once per event_id, for each of
     the event types named. A handler that takes several types declares an
     `event_type` parameter and gets the type of each event in it; the map
     from type to effect then lives in the use case, not in an if/elif.
     `repeatable=True` declares that running it twice on one event changes
     nothing (an upsert keyed by what the event is about): its success
-    writes no inbox row (inbox.consume)."""
+    writes no inbox row (inbox.consume).
+    `batched=True`: the events waiting in its queue when a worker starts are
+    handled in one transaction (inbox.consume_batch). Only for a handler
+    that locks no row another worker may lock first while it holds its own
+    (case rows do: two batches could each wait for the other), since a batch
+    holds every lock it takes until it commits."""
     if not event_types:
         raise TypeError("event_handler needs at least one event type")
 
@@ -354,13 +390,23 @@ def event_handler(source_service, *event_types, repeatable=False, **kwargs):
         wants_type = "event_type" in inspect.signature(fn).parameters
 
         @functools.wraps(fn)
-        def through_inbox(self, payload, _inbox=None):
-            consumer, kind, redelivery = _inbox or (fn.__name__, event_types[0], False)
-            handle = (lambda: fn(self, payload, event_type=kind)) if wants_type else (lambda: fn(self, payload))
-            inbox.consume(unit_of(self), consumer, kind, payload, handle, redelivery, repeatable)
+        def through_inbox(self, payload=None, _inbox=None):
+            # Called directly (a test), `payload` is the one event.
+            consumer, kind, deliveries = _inbox or (fn.__name__, event_types[0], [(payload, False)])
+
+            def handler(payload):
+                def handle():
+                    logs.about(payload)  # a batch's worker logs each event's case
+                    return fn(self, payload, event_type=kind) if wants_type else fn(self, payload)
+                return handle
+
+            inbox.consume_batch(unit_of(self), consumer, kind,
+                                [(payload, handler(payload), redelivery) for payload, redelivery in deliveries],
+                                repeatable)
 
         for event_type in event_types:
-            through_inbox = InboxEventHandler.decorator(source_service, event_type, **kwargs)(through_inbox)
+            through_inbox = InboxEventHandler.decorator(source_service, event_type, batched=batched,
+                                                        **kwargs)(through_inbox)
         return through_inbox
 
     return decorator

@@ -36,14 +36,44 @@ def event_key(payload):
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def consume(unit, consumer, event_type, payload, handler, redelivery=False, repeatable=False):
+class BatchBroken(Exception):
+    """A handler failed inside a batch: the caller undoes the batch."""
+
+
+def consume_batch(unit, consumer, event_type, deliveries, repeatable=False):
+    """Several deliveries of one queue, [(payload, handler, redelivery)], in
+    one transaction: one BEGIN and COMMIT, one connection and one worker for
+    all instead of one each. Should a handler fail, the batch is undone and
+    each event runs again on its own, committed before the next, exactly as
+    single deliveries run: one event's failure neither undoes nor repeats
+    another's effect, and the failure is kept for retry as always."""
+    if len(deliveries) > 1:
+        try:
+            for payload, handler, redelivery in deliveries:
+                consume(unit, consumer, event_type, payload, handler, redelivery, repeatable, batched=True)
+            metrics.INBOX_BATCH_EVENTS.labels(unit.service_name, consumer).observe(len(deliveries))
+            return
+        except BatchBroken:
+            unit.undo()
+            metrics.INBOX_BATCHES_SPLIT.labels(unit.service_name, consumer).inc()
+    for n, (payload, handler, redelivery) in enumerate(deliveries):
+        if n:
+            unit.checkpoint()
+        consume(unit, consumer, event_type, payload, handler, redelivery, repeatable)
+        metrics.INBOX_BATCH_EVENTS.labels(unit.service_name, consumer).observe(1)
+
+
+def consume(unit, consumer, event_type, payload, handler, redelivery=False, repeatable=False, batched=False):
     """Run handler() once per (consumer, event_id). Returns True when it ran
     and succeeded, False when skipped or failed (and scheduled for retry).
 
     `repeatable`: the handler's effect is the same however often it runs on
     one event (an upsert keyed by what the event is about), so a first
     delivery that succeeds leaves no row: a duplicate just runs again. A
-    failure is kept, retried and parked like any other."""
+    failure is kept, retried and parked like any other.
+
+    `batched`: other events share the transaction, so a failure raises
+    BatchBroken instead of being undone and kept here (consume_batch)."""
     service = unit.service_name
     event_id = event_key(payload)
     if repeatable and not redelivery:
@@ -55,13 +85,14 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False, repe
         kept, attempts = claimed
     try:
         handler()
-    except PrerequisiteMissing as exc:
-        unit.undo()
-        wait_for_prerequisite(unit, consumer, event_id, event_type, payload, attempts, exc)
-        return False
     except Exception as exc:
+        if batched:
+            raise BatchBroken() from exc
         unit.undo()
-        _failed(unit, service, consumer, event_id, event_type, payload, attempts + 1, exc)
+        if isinstance(exc, PrerequisiteMissing):
+            wait_for_prerequisite(unit, consumer, event_id, event_type, payload, attempts, exc)
+        else:
+            _failed(unit, service, consumer, event_id, event_type, payload, attempts + 1, exc)
         return False
     if kept:
         unit.execute(

@@ -37,6 +37,13 @@ def bind(application_no=None):
         APPLICATION_NO.set(str(application_no))
 
 
+def about(event):
+    """Name the case of the event a worker handles now (a batched handler's
+    worker handles several, one after the other)."""
+    number = event.get("application_no") if isinstance(event, dict) else None
+    APPLICATION_NO.set(number if isinstance(number, str) else None)
+
+
 @functools.lru_cache(maxsize=None)
 def _signature(service_cls, method_name):
     # once per method, not once per worker: every call and event starts here

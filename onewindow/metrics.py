@@ -34,6 +34,14 @@ INBOX_FAILURES = Counter(
     "onewindow_inbox_handler_failures_total", "Event handler attempts that failed and were scheduled for retry",
     ["service", "consumer"],
 )
+INBOX_BATCH_EVENTS = Histogram(
+    "onewindow_inbox_batch_events", "Events a batched handler took in one transaction", ["service", "consumer"],
+    buckets=(1, 2, 4, 8, 16, 32),
+)
+INBOX_BATCHES_SPLIT = Counter(
+    "onewindow_inbox_batches_split_total", "Batches undone because a handler failed, then run one event at a time",
+    ["service", "consumer"],
+)
 INBOX_PARKED = Gauge(
     "onewindow_inbox_parked", "Events parked after their last retry, awaiting an operator", ["service"]
 )

@@ -179,7 +179,7 @@ class IntakeService:
 
     # a notice is upserted by message_id, the later status winning: an
     # event applied twice changes nothing, so it needs no inbox row
-    @event_handler("notify", "message_status", repeatable=True)
+    @event_handler("notify", "message_status", repeatable=True, batched=True)
     def on_message_status(self, event):
         cases.on_message_status(self.store, event)
 

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from onewindow import entrypoints, topology
 from onewindow.db import UnitOfWork, connect_pool
 from onewindow.outbox import Relay
 from tests.platform.conftest import effects
@@ -340,3 +341,81 @@ def test_a_repeatable_handler_leaves_no_inbox_row_when_it_succeeds_and_is_kept_l
     assert deliver(failing, redelivery=True)  # the relay's redelivery marks it done
     (kept,) = rows(failing)
     assert kept["status"] == "done" and kept["attempts"] == 2
+
+
+def batch_metric(name, consumer):
+    from prometheus_client import REGISTRY
+    labels = {"service": "probesink", "consumer": consumer}
+    if name.endswith("_bucket"):
+        labels["le"] = "1.0"  # transactions of one event
+    return REGISTRY.get_sample_value(name, labels) or 0
+
+
+def test_a_batch_commits_its_events_in_one_transaction_and_when_one_fails_runs_each_alone(probes, platform_env):
+    from onewindow import inbox
+
+    pool = connect_pool(probes["urls"]["probesink"], min_size=1, max_size=2)
+    try:
+        def run(texts, failing=()):
+            events = [{"event_id": str(uuid.uuid4()), "text": text} for text in texts]
+            with UnitOfWork(pool, "probesink") as unit:
+                def effect(event):
+                    def handle():
+                        unit.execute("INSERT INTO effects (event_id, text) VALUES (%s, %s)",
+                                     (event["event_id"], event["text"]))
+                        if event["text"] in failing:
+                            raise RuntimeError("planned failure")
+                    return handle
+                inbox.consume_batch(unit, "batched", "note_written", [(e, effect(e), False) for e in events])
+            return {e["text"]: probes["query"](
+                "probesink", "SELECT i.status, i.xmin::text AS tx, count(f.id) AS effects FROM inbox i "
+                             "LEFT JOIN effects f ON f.event_id = i.event_id WHERE i.event_id = %s "
+                             "GROUP BY i.status, i.xmin", (e["event_id"],))[0] for e in events}
+
+        splits = batch_metric("onewindow_inbox_batches_split_total", "batched")
+        together = run(["b1", "b2", "b3"])
+        assert {r["status"] for r in together.values()} == {"done"}
+        assert [r["effects"] for r in together.values()] == [1, 1, 1]
+        assert len({r["tx"] for r in together.values()}) == 1  # one transaction
+        assert batch_metric("onewindow_inbox_batches_split_total", "batched") == splits
+
+        apart = run(["c1", "c2", "c3"], failing={"c2"})
+        assert apart["c1"]["status"] == apart["c3"]["status"] == "done"
+        assert apart["c1"]["effects"] == apart["c3"]["effects"] == 1
+        # the failure is kept for its retry and its effect undone, the others' not
+        assert apart["c2"]["status"] == "retry" and apart["c2"]["effects"] == 0
+        assert len({r["tx"] for r in apart.values()}) == 3  # each alone
+        assert batch_metric("onewindow_inbox_batches_split_total", "batched") == splits + 1
+    finally:
+        pool.close()
+
+
+def test_a_batched_handler_takes_a_backlog_in_few_transactions_and_loses_nothing_to_a_failure(
+        probes, platform_env, source_pool, wait):
+    from tests.platform.probe import ProbeBatchSink
+
+    (_, _, queue), = entrypoints.subscriptions([ProbeBatchSink])
+    topology.declare(platform_env["amqp_uri"], entrypoints.subscriptions([ProbeBatchSink]))
+    probes["query"]("probesink", "INSERT INTO planned_failures (text, remaining) VALUES ('n-7', 1)")
+    texts = [f"n-{i}" for i in range(40)]
+    emitted = emit_notes(source_pool, *texts)
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    try:
+        relay.publish_due()  # the backlog waits in the queue
+    finally:
+        relay.close()
+    observed = lambda: [batch_metric("onewindow_inbox_batch_events_" + name, queue)  # noqa: E731
+                        for name in ("count", "sum", "bucket")]
+    before = observed()
+    probes["start"](ProbeBatchSink)
+    wait(lambda: len(probes["query"]("probesink", "SELECT 1 FROM effects WHERE text LIKE 'n-%%'")) == 40,
+         timeout=30, message="every note's effect, the failed one's after its retry")
+    counts = probes["query"]("probesink", "SELECT text, count(*) AS n FROM effects GROUP BY text")
+    assert {r["text"]: r["n"] for r in counts if r["text"] in texts} == {t: 1 for t in texts}
+    rows = probes["query"]("probesink", "SELECT status FROM inbox WHERE event_id = ANY(%s)",
+                           ([e["event_id"] for e in emitted],))
+    assert [r["status"] for r in rows] == ["done"] * 40
+    transactions, handled, alone = (after - earlier for after, earlier in zip(observed(), before))
+    # The batch that held n-7 ran again one event at a time; the rest went
+    # in batches as large as the prefetch lets (20 a consumer).
+    assert handled >= 40 and transactions <= 25 and transactions - alone >= 1, (transactions, handled, alone)
