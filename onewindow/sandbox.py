@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import urllib.parse
 import urllib.request
 import uuid
@@ -93,6 +94,9 @@ def principal_name(role, department=None):
 
 
 _REGISTERED = set()
+# Callers that start at once (a drill's first burst) register a principal
+# once between them, not once each.
+_REGISTERING = threading.Lock()
 
 
 def tag_impersonator(user):
@@ -116,8 +120,10 @@ def env_router(centre, timeout=30, uri=None):
         # Keyed by the databases too: one process may set up several
         # sandboxes (the tests do), and each registers its principals anew.
         if (databases, name) not in _REGISTERED:
-            register_principal(list(databases), name, role, department)
-            _REGISTERED.add((databases, name))
+            with _REGISTERING:
+                if (databases, name) not in _REGISTERED:
+                    register_principal(list(databases), name, role, department)
+                    _REGISTERED.add((databases, name))
         return name
 
     return RoleRouter(uri, principal_for, rpc_methods(centre.classes), timeout=timeout)
