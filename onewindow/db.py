@@ -195,6 +195,12 @@ class UnitOfWork:
             manager = self.conn.pipeline()
             self._pipeline = (manager, manager.__enter__())
 
+    def sync(self):
+        """Wait for the answers to what was sent pipelined; raises the first
+        error among them. Nothing to do, and no round trip, otherwise."""
+        if self._pipeline is not None:
+            self._pipeline[1].sync()
+
     def _leave_pipeline(self):
         """Out of pipeline mode. An error of a statement sent pipelined has
         been raised already (by the commit that ends the unit) or goes with
@@ -250,8 +256,7 @@ class UnitOfWork:
         try:
             with self.conn.transaction():
                 yield
-                if self._pipeline is not None:
-                    self._pipeline[1].sync()  # what failed in the block fails it, here
+                self.sync()  # what failed in the block fails it, here
         except BaseException:
             del self.written[mark:]
             raise

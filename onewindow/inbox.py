@@ -85,6 +85,9 @@ def consume(unit, consumer, event_type, payload, handler, redelivery=False, repe
         kept, attempts = claimed
     try:
         handler()
+        # A write the handler sent pipelined fails it here, not at the
+        # commit: kept for retry and parked like any failure, not requeued.
+        unit.sync()
     except Exception as exc:
         if batched:
             raise BatchBroken() from exc

@@ -145,11 +145,18 @@ class IntakeStore(Store):
         """The Application, or None. `lock`: FOR NO KEY UPDATE, which
         serialises the case's changes but not the rows that only refer to it
         (a notice, a history line: their foreign key takes a key share,
-        which FOR UPDATE would make wait behind a decision or a payment)."""
+        which FOR UPDATE would make wait behind a decision or a payment).
+        Locked, the rest of the unit goes pipelined, so the case is held
+        for a round trip per read and one for all the writes and the commit,
+        not one per statement (UnitOfWork.pipelined)."""
         row = self.one("SELECT * FROM applications WHERE application_no = %s"
                        + (" FOR NO KEY UPDATE" if lock else ""),
                        (application_no,))
-        return domain.Application(**row) if row else None
+        if row is None:
+            return None
+        if lock:
+            self.unit.pipelined()
+        return domain.Application(**row)
 
     def update_case(self, application_no, **changes):
         unchangeable = sorted(c for c in changes if c not in _COLUMNS or _COLUMNS[c]["fixed"]

@@ -419,3 +419,19 @@ def test_a_batched_handler_takes_a_backlog_in_few_transactions_and_loses_nothing
     # The batch that held n-7 ran again one event at a time; the rest went
     # in batches as large as the prefetch lets (20 a consumer).
     assert handled >= 40 and transactions <= 25 and transactions - alone >= 1, (transactions, handled, alone)
+
+
+def test_a_write_a_handler_sent_pipelined_fails_the_handler_and_is_kept_for_retry(probes, source_pool):
+    """Not at the commit, where the whole delivery would fail and go back
+    to the queue again and again instead of being retried and parked."""
+    from onewindow import inbox
+
+    event = {"event_id": str(uuid.uuid4()), "text": "pipelined"}
+    with UnitOfWork(source_pool, "probesrc") as unit:
+        def handler():
+            unit.pipelined()  # as a store does once it holds a case
+            unit.execute("INSERT INTO notes (text) VALUES (NULL)")
+        assert inbox.consume(unit, "pipelined", "note_written", event, handler) is False
+    (row,) = probes["query"]("probesrc", "SELECT status, last_error FROM inbox WHERE event_id = %s",
+                             (event["event_id"],))
+    assert row["status"] == "retry" and row["last_error"].startswith("NotNullViolation")
