@@ -55,8 +55,7 @@ class Sender:
             self.reconcile()
         claimed_at = time.monotonic()  # before the claim: the leases run from no earlier
         claimed = self.claim()
-        for message in claimed:
-            self.send(message, claimed_at)
+        self.send_all(claimed, claimed_at)
         if self._gauged_at is None or time.monotonic() - self._gauged_at >= self.GAUGE_INTERVAL:
             self._gauged_at = time.monotonic()
             self.update_backlog()
@@ -95,6 +94,28 @@ class Sender:
                     cap_day = None
                 claimed.append(store.mark_sending(message["message_id"], settings.sending_lease, cap_day))
         return claimed
+
+    def send_all(self, claimed, claimed_at):
+        """Each phone's texts one after another, in the order claimed (a
+        receipt before the notice that follows it), and up to
+        `settings.senders` phones at once. One by one, a busy notify sent
+        about 80 texts a second with the local provider, and a receipt
+        waited over a second in the queue for its turn (enqueue to sent
+        p50 1.19 s in the bench); a provider over HTTP takes longer still."""
+        by_phone = {}
+        for message in claimed:
+            by_phone.setdefault(message["phone"], []).append(message)
+
+        def send_each(messages):
+            for message in messages:
+                self.send(message, claimed_at)
+
+        if self.settings.senders == 1 or len(by_phone) == 1:
+            for message in claimed:
+                self.send(message, claimed_at)
+            return
+        for _ in eventlet.GreenPool(self.settings.senders).imap(send_each, by_phone.values()):
+            pass  # each group's failure is raised here, as a send's was
 
     def send(self, message, claimed_at=None):
         """Hand one claimed message to its provider and record the outcome.

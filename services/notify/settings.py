@@ -14,6 +14,7 @@ QUIET_HOURS = Setting("OW_QUIET_HOURS", "21:00-08:00", domain.parse_quiet_hours)
 DAILY_CAP = Setting("OW_SMS_DAILY_CAP", "50", int)
 SEND_INTERVAL = Setting("OW_SMS_SEND_INTERVAL", "1.0", non_negative_float)
 BATCH = Setting("OW_SMS_BATCH", "50", positive_int)
+SENDERS = Setting("OW_SMS_SENDERS", "4", positive_int)
 FALLBACK = Setting("SMS_FALLBACK_PROVIDER", "")
 MAX_ATTEMPTS = Setting("SMS_MAX_ATTEMPTS", "8", positive_int)
 FAILOVER_AFTER = Setting("SMS_FAILOVER_AFTER", "3", int)
@@ -47,6 +48,7 @@ class Settings:
     daily_cap: int
     send_interval: float
     batch: int
+    senders: int
     provider: str
     fallback: str
     max_attempts: int
@@ -72,6 +74,7 @@ class Settings:
             daily_cap=DAILY_CAP(cfg),
             send_interval=SEND_INTERVAL(cfg),
             batch=BATCH(cfg),
+            senders=SENDERS(cfg),
             provider=str(config.sms_provider(cfg)),
             fallback=str(FALLBACK(cfg)),
             max_attempts=MAX_ATTEMPTS(cfg),

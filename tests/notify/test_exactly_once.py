@@ -26,17 +26,28 @@ class Recording:
         self.seconds = seconds
         self.asked = []
         self.before_answer = before_answer
+        self.in_flight, self.most_in_flight, self.phones_in_flight = 0, 0, set()
+        self.overlapped = []  # phones sent to twice at once
 
     def send(self, message):
         self.asked.append(message["out_id"])
-        eventlet.sleep(self.seconds)
+        if message["phone"] in self.phones_in_flight:
+            self.overlapped.append(message["phone"])
+        self.phones_in_flight.add(message["phone"])
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            eventlet.sleep(self.seconds)
+        finally:
+            self.in_flight -= 1
+            self.phones_in_flight.discard(message["phone"])
         provider_message_id = f"w-{message['out_id']}"
         if self.before_answer:
             self.before_answer(provider_message_id)
         return provider_message_id
 
 
-def queue_messages(units, count):
+def queue_messages(units, count, phones=None):
     ids = [uuid.uuid4() for _ in range(count)]
     with units() as unit:
         for message_id in ids:
@@ -44,11 +55,12 @@ def queue_messages(units, count):
                 "INSERT INTO messages (message_id, event_id, event_type, template, template_code, recipient_role, "
                 "  phone, text, segments, provider) "
                 "VALUES (%s, %s, 'application_accepted', 'accepted', 'OW_ACCEPTED', 'applicant', %s, 'text', 1, "
-                "        'witness')", (message_id, str(uuid.uuid4()), new_phone()))
+                "        'witness')", (message_id, str(uuid.uuid4()), phones.pop(0) if phones else new_phone()))
     return [str(i) for i in ids]
 
 
 def sender(units, provider, **changes):
+    changes.setdefault("senders", 1)  # one by one, unless a test says otherwise
     settings = dataclasses.replace(Settings.load({"OW_QUIET_HOURS": "", "OW_SMS_DAILY_CAP": "0"}),
                                    provider="witness", fallback="", **changes)
     return Sender(settings, units, {"witness": provider})
@@ -167,3 +179,17 @@ def test_a_send_recorded_after_another_sender_settled_it_keeps_the_attempt_and_l
         assert [r["outcome"] for r in unit.all("SELECT outcome FROM message_attempts WHERE message_id = %s",
                                                (message_id,))] == ["sent"]
         assert [r["provider_message_id"] for r in unit.all("SELECT * FROM early_receipts")] == ["w-late"]
+
+
+def test_a_pass_sends_to_several_phones_at_once_and_to_each_phone_in_order(own_notify_db):
+    _, units = own_notify_db
+    same = new_phone()
+    ordered = [queue_messages(units, 1, phones=[same])[0] for _ in range(3)]  # three moments, three texts
+    others = queue_messages(units, 5)
+    provider = Recording(seconds=0.05)
+    assert sender(units, provider, senders=3).run_once() == 8
+    assert sorted(provider.asked) == sorted(ordered + others)
+    assert [i for i in provider.asked if i in ordered] == ordered  # one phone: in the order queued
+    assert provider.overlapped == [] and provider.most_in_flight == 3
+    with units() as unit:
+        assert {r["status"] for r in unit.all("SELECT status FROM messages")} == {"sent"}
