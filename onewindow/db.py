@@ -466,6 +466,17 @@ class Store:
     def one(self, sql, params=None):
         return self.unit.one(sql, params)
 
+    def locked(self, sql, params=None):
+        """`one()` for a read that takes a lock others queue for (a case, a
+        bill, a gap-free counter): once it holds one, the rest of the unit
+        goes pipelined (UnitOfWork.pipelined), so the lock is held for a
+        round trip per read and one for all the writes and the commit, not
+        one per statement. None, and nothing pipelined, when no row."""
+        row = self.unit.one(sql, params)
+        if row is not None:
+            self.unit.pipelined()
+        return row
+
     def all(self, sql, params=None):
         return self.unit.all(sql, params)
 

@@ -47,11 +47,7 @@ class FeesStore(Store):
         return row is not None
 
     def case_for_update(self, application_no):
-        """Locked, and the rest of the unit pipelined (UnitOfWork.pipelined)."""
-        row = self.one("SELECT * FROM fee_cases WHERE application_no = %s FOR UPDATE", (application_no,))
-        if row is not None:
-            self.unit.pipelined()
-        return row
+        return self.locked("SELECT * FROM fee_cases WHERE application_no = %s FOR UPDATE", (application_no,))
 
     # ------------------------------------------------------------ numbers
 
@@ -101,15 +97,12 @@ class FeesStore(Store):
         )
 
     def bill(self, bill_no, lock=False):
-        """The whole bill with its lines and what settled it, or None.
-        `lock`: and the rest of the unit pipelined (UnitOfWork.pipelined)."""
-        row = self.one(
+        """The whole bill with its lines and what settled it, or None."""
+        row = (self.locked if lock else self.one)(
             "SELECT b.*, c.lead_department, c.applicant FROM bills b JOIN fee_cases c USING (application_no) "
             "WHERE b.bill_no = %s" + (" FOR UPDATE OF b" if lock else ""),
             (bill_no,),
         )
-        if row is not None and lock:
-            self.unit.pipelined()
         return self._whole(row)
 
     def bill_of_case(self, application_no):

@@ -115,26 +115,21 @@ class IntakeStore(Store):
         this transaction ends, so a rolled-back call leaves no gap. Every
         submit queues for it, and under full load a holder waited its turn
         in the process at each of its round trips (75-115 ms of queue per
-        submit in the bench), so the rest of the unit goes pipelined: its
-        writes and the commit in one round trip. Not undivided
-        (UnitOfWork.undivided): that emptied the queue but stopped all of
-        intake at each round trip of every submit, and full-load latency
-        doubled."""
-        row = self.one("INSERT INTO application_counters (year, last_seq) VALUES (%s, 1) "
-                       "ON CONFLICT (year) DO UPDATE SET last_seq = application_counters.last_seq + 1 "
-                       "RETURNING last_seq", (year,))
-        self.unit.pipelined()
-        return row["last_seq"]
+        submit in the bench), so it is a `locked` read: the rest of the
+        unit goes pipelined, its writes and the commit in one round trip.
+        Not undivided (UnitOfWork.undivided): that emptied the queue but
+        stopped all of intake at each round trip of every submit, and
+        full-load latency doubled."""
+        return self.locked("INSERT INTO application_counters (year, last_seq) VALUES (%s, 1) "
+                           "ON CONFLICT (year) DO UPDATE SET last_seq = application_counters.last_seq + 1 "
+                           "RETURNING last_seq", (year,))["last_seq"]
 
     def next_document(self, kind, year):
         """The next number of a refusal, inquiry or complaint of the year,
-        gap-free like application numbers (and, like them, the rest of the
-        unit goes pipelined)."""
-        row = self.one("INSERT INTO document_counters (kind, year, last_value) VALUES (%s, %s, 1) "
-                       "ON CONFLICT (kind, year) DO UPDATE SET last_value = document_counters.last_value + 1 "
-                       "RETURNING last_value", (kind, year))
-        self.unit.pipelined()
-        return row["last_value"]
+        gap-free (and as briefly held) like application numbers."""
+        return self.locked("INSERT INTO document_counters (kind, year, last_value) VALUES (%s, %s, 1) "
+                           "ON CONFLICT (kind, year) DO UPDATE SET last_value = document_counters.last_value + 1 "
+                           "RETURNING last_value", (kind, year))["last_value"]
 
     # ------------------------------------------------------------ cases
 
@@ -145,18 +140,10 @@ class IntakeStore(Store):
         """The Application, or None. `lock`: FOR NO KEY UPDATE, which
         serialises the case's changes but not the rows that only refer to it
         (a notice, a history line: their foreign key takes a key share,
-        which FOR UPDATE would make wait behind a decision or a payment).
-        Locked, the rest of the unit goes pipelined, so the case is held
-        for a round trip per read and one for all the writes and the commit,
-        not one per statement (UnitOfWork.pipelined)."""
-        row = self.one("SELECT * FROM applications WHERE application_no = %s"
-                       + (" FOR NO KEY UPDATE" if lock else ""),
-                       (application_no,))
-        if row is None:
-            return None
-        if lock:
-            self.unit.pipelined()
-        return domain.Application(**row)
+        which FOR UPDATE would make wait behind a decision or a payment)."""
+        row = (self.locked if lock else self.one)("SELECT * FROM applications WHERE application_no = %s"
+                                                   + (" FOR NO KEY UPDATE" if lock else ""), (application_no,))
+        return domain.Application(**row) if row else None
 
     def update_case(self, application_no, **changes):
         unchangeable = sorted(c for c in changes if c not in _COLUMNS or _COLUMNS[c]["fixed"]

@@ -56,14 +56,9 @@ class ReviewStore(Store):
     def lock_application(self, application_no):
         """The application row, locked: decisions and supervision of one case
         happen one after the other, so concurrent ones all count. FOR NO KEY
-        UPDATE: a task or history row referring to it need not wait. The
-        rest of the unit goes pipelined: the writes and the commit in one
-        round trip (UnitOfWork.pipelined)."""
-        row = self.one("SELECT * FROM applications WHERE application_no = %s FOR NO KEY UPDATE",
-                       (application_no,))
-        if row is not None:
-            self.unit.pipelined()
-        return row
+        UPDATE: a task or history row referring to it need not wait."""
+        return self.locked("SELECT * FROM applications WHERE application_no = %s FOR NO KEY UPDATE",
+                           (application_no,))
 
     def set_application_status(self, application_no, status, completed=False, next_clock=False):
         self.execute(
