@@ -317,7 +317,6 @@ class UnitOfWork:
         try:
             self._end(conn, commit)
         finally:
-            self._pipeline = None  # the connection may have broken in it
             self._pool.putconn(conn)
         if commit:
             self._hand_over()

@@ -333,9 +333,11 @@ class InboxEventHandler(EventHandler):
             # Not a handler (inbox.consume_batch deals with those): the inbox
             # or the commit. Each goes again on its own, where an event the
             # inbox cannot store is set aside and a database that is down
-            # pauses its requeue.
+            # pauses its requeue. Handed over from a fresh greenthread: this
+            # worker still holds its slot, and with every slot so held a
+            # spawn here would wait for ever.
             for delivery in deliveries:
-                self._spawn([delivery])
+                eventlet.spawn_n(self._spawn, [delivery])
             return result, None
         message = deliveries[0][1]
         if exc_info is not None and isinstance(exc_info[1], UNSTORABLE):
@@ -394,15 +396,18 @@ def event_handler(source_service, *event_types, repeatable=False, batched=False,
             # Called directly (a test), `payload` is the one event.
             consumer, kind, deliveries = _inbox or (fn.__name__, event_types[0], [(payload, False)])
 
-            def handler(payload):
-                def handle():
-                    logs.about(payload)  # a batch's worker logs each event's case
-                    return fn(self, payload, event_type=kind) if wants_type else fn(self, payload)
-                return handle
+            def handle(payload):
+                logs.about(payload)  # a batch's worker logs each event's case
+                return fn(self, payload, event_type=kind) if wants_type else fn(self, payload)
 
-            inbox.consume_batch(unit_of(self), consumer, kind,
-                                [(payload, handler(payload), redelivery) for payload, redelivery in deliveries],
-                                repeatable)
+            if batched:
+                inbox.consume_batch(unit_of(self), consumer, kind, [
+                    (payload, functools.partial(handle, payload), redelivery) for payload, redelivery in deliveries
+                ], repeatable)
+            else:
+                (payload, redelivery), = deliveries
+                inbox.consume(unit_of(self), consumer, kind, payload, functools.partial(handle, payload),
+                              redelivery, repeatable)
 
         for event_type in event_types:
             through_inbox = InboxEventHandler.decorator(source_service, event_type, batched=batched,
