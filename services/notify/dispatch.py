@@ -110,12 +110,8 @@ class Sender:
             for message in messages:
                 self.send(message, claimed_at)
 
-        if self.settings.senders == 1 or len(by_phone) == 1:
-            for message in claimed:
-                self.send(message, claimed_at)
-            return
         for _ in eventlet.GreenPool(self.settings.senders).imap(send_each, by_phone.values()):
-            pass  # each group's failure is raised here, as a send's was
+            pass  # each phone's failure is raised here, as a send's was
 
     def send(self, message, claimed_at=None):
         """Hand one claimed message to its provider and record the outcome.
