@@ -446,6 +446,63 @@ def next_local_midnight(now):
     return datetime.datetime.combine(day, datetime.time(0, 0), tzinfo=now.tzinfo)
 
 
+def _counts_against_cap(message, today, quiet_end, daily_cap):
+    """An urgent text ignores quiet hours and the cap; one counted against
+    today's cap already (a retry) is not counted again."""
+    return (not message["urgent"] and quiet_end is None and daily_cap > 0
+            and message["cap_day"] != today)
+
+
+def asked_of_cap(messages, *, today, quiet_end, daily_cap):
+    """{phone: how many of these messages ask a place in its cap today}."""
+    asked = {}
+    for message in messages:
+        if _counts_against_cap(message, today, quiet_end, daily_cap):
+            asked[message["phone"]] = asked.get(message["phone"], 0) + 1
+    return asked
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimPlan:
+    send: list   # [(message, cap_day or None)], in the order claimed
+    hold: list   # [(message, until, reason)]
+
+
+def plan_claim(messages, *, now, quiet_end, daily_cap, granted):
+    """What a pass does with the messages it claimed, in their order: send,
+    or hold (quiet hours, or the phone's daily cap reached, till midnight).
+    `granted`: {phone: places its cap gave these messages}, from
+    `asked_of_cap`; a phone missing from it (another sender counted it at
+    the same instant) leaves its messages queued for the next pass."""
+    today = now.date()
+    left = dict(granted)
+    send, hold = [], []
+    for message in messages:
+        if not message["urgent"] and quiet_end is not None:
+            hold.append((message, quiet_end, "quiet_hours"))
+        elif not _counts_against_cap(message, today, quiet_end, daily_cap):
+            send.append((message, None))
+        elif message["phone"] not in left:
+            continue
+        elif left[message["phone"]] > 0:
+            left[message["phone"]] -= 1
+            send.append((message, today))
+        else:
+            hold.append((message, next_local_midnight(now), "daily_cap"))
+    return ClaimPlan(send, hold)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One hand-over of a claimed message to a provider, as it is recorded:
+    gone with `provider_message_id`, or failed with `error`."""
+    message: dict
+    provider: str
+    seconds: float
+    provider_message_id: str = None
+    error: Exception = None
+
+
 def retry_delay(attempts, base=1.0, cap=600.0):
     """Exponential backoff after `attempts` failed sends: base, 2*base, 4*base ... up to cap."""
     return min(cap, base * (2 ** max(0, attempts - 1)))

@@ -125,34 +125,56 @@ class NotifyStore(Store):
             (limit,),
         )
 
-    def hold(self, message_id, until, reason):
-        self.execute(
-            "UPDATE messages SET not_before = %s, next_attempt_at = %s, held_reason = %s, updated_at = now() "
-            "WHERE message_id = %s",
-            (until, until, reason, message_id),
-        )
+    def hold(self, holds):
+        """[(message, until, reason)]: not before `until`, saying why."""
+        if holds:
+            self.execute(
+                "UPDATE messages SET not_before = h.until, next_attempt_at = h.until, held_reason = h.reason, "
+                "  updated_at = now() "
+                "FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS h(id, until, reason) "
+                "WHERE message_id = h.id",
+                ([m["message_id"] for m, _, _ in holds], [until for _, until, _ in holds],
+                 [reason for _, _, reason in holds]))
 
-    def count_against_cap(self, phone, day, cap):
-        """Count one message for `phone` on `day`; False when the cap is reached."""
-        row = self.one(
-            "INSERT INTO phone_day_counts (phone, day, sent) VALUES (%(phone)s, %(day)s, 1) "
-            "ON CONFLICT (phone, day) DO UPDATE SET sent = phone_day_counts.sent + 1 "
-            "WHERE phone_day_counts.sent < %(cap)s RETURNING sent",
-            {"phone": phone, "day": day, "cap": cap},
+    def count_against_cap(self, asked, day, cap):
+        """Count `asked` ({phone: messages}) against each phone's cap on
+        `day`, in one statement: {phone: places given}, at most what is left
+        of its cap. A phone whose count another sender created after this
+        statement's snapshot is missing (its messages wait a pass)."""
+        if not asked:
+            return {}
+        rows = self.all(
+            "WITH asked AS (SELECT * FROM unnest(%(phones)s::text[], %(counts)s::int[]) AS a(phone, n)), "
+            "fresh AS (INSERT INTO phone_day_counts (phone, day, sent) "
+            "  SELECT phone, %(day)s, LEAST(n, %(cap)s) FROM asked "
+            "  ON CONFLICT (phone, day) DO NOTHING RETURNING phone, sent AS given), "
+            # the row locked first, so `before` is the value this update adds to
+            "counted AS (UPDATE phone_day_counts c SET sent = GREATEST(c.sent, LEAST(%(cap)s, c.sent + a.n)) "
+            "  FROM asked a, (SELECT phone, sent AS before FROM phone_day_counts "
+            "                 WHERE day = %(day)s AND phone = ANY(%(phones)s) FOR UPDATE) b "
+            "  WHERE c.day = %(day)s AND c.phone = a.phone AND b.phone = a.phone "
+            "  RETURNING c.phone, c.sent - b.before AS given) "
+            "SELECT phone, given FROM fresh UNION ALL SELECT phone, given FROM counted",
+            {"phones": list(asked), "counts": list(asked.values()), "day": day, "cap": cap},
         )
-        return row is not None
+        return {row["phone"]: row["given"] for row in rows}
 
-    def mark_sending(self, message_id, lease_seconds, cap_day):
-        """Claim for this sender: a lease and a fresh token that only this
-        sender knows."""
-        return self.one(
+    def mark_sending(self, sends, lease_seconds):
+        """Claim [(message, cap_day or None)] for this sender: each a lease
+        and a fresh token only this sender knows. The rows, in that order."""
+        if not sends:
+            return []
+        rows = self.all(
             "UPDATE messages SET status = 'sending', attempts = attempts + 1, "
             "  provider_attempts = provider_attempts + 1, held_reason = NULL, lease_token = gen_random_uuid(), "
-            "  lease_until = now() + make_interval(secs => %s), cap_day = COALESCE(%s::date, cap_day), "
+            "  lease_until = now() + make_interval(secs => %s), cap_day = COALESCE(s.day, cap_day), "
             "  updated_at = now() "
-            f"WHERE message_id = %s RETURNING {MESSAGE_COLUMNS}",
-            (lease_seconds, cap_day, message_id),
+            "FROM unnest(%s::uuid[], %s::date[]) AS s(id, day) "
+            f"WHERE message_id = s.id RETURNING {MESSAGE_COLUMNS}",
+            (lease_seconds, [m["message_id"] for m, _ in sends], [day for _, day in sends]),
         )
+        by_id = {row["message_id"]: row for row in rows}
+        return [by_id[m["message_id"]] for m, _ in sends]
 
     def renew_lease(self, message_id, lease_token, lease_seconds):
         """Just before a send: the lease runs from now again. None when the
@@ -171,30 +193,36 @@ class NotifyStore(Store):
             (message_id, attempt, provider, outcome, error, seconds),
         )
 
-    def record_sent(self, message_id, attempt, provider, provider_message_id, seconds):
-        """The attempt that went out, the message marked sent (also from
-        `queued`: the reconciler may have released a slow send) and a
-        receipt that came before it taken, in one statement: the sender's
-        hot path. Returns (message, early receipt or None); (None, None)
-        when the message was settled elsewhere (the attempt is kept)."""
-        row = self.one(
-            "WITH sent AS (UPDATE messages SET status = 'sent', provider = %(provider)s, "
-            "    provider_message_id = %(pmid)s, sent_at = now(), lease_until = NULL, lease_token = NULL, "
-            "    last_error = NULL, updated_at = now() "
-            f"  WHERE message_id = %(id)s AND status IN ('sending', 'queued') RETURNING {MESSAGE_COLUMNS}), "
+    def record_sent(self, attempts):
+        """Attempts that went out (domain.Attempt), in one statement, the
+        sender's hot path: each attempt kept, each message marked sent (also
+        from `queued`: the reconciler may have released a slow send), and a
+        receipt that came before it taken. Returns [(message, early receipt
+        or None)]; a message settled elsewhere is left out (its attempt is
+        kept)."""
+        if not attempts:
+            return []
+        rows = self.all(
+            "WITH went AS (SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::float8[]) "
+            "  AS w(id, attempt, by_provider, pmid, took)), "
+            "sent AS (UPDATE messages SET status = 'sent', provider = w.by_provider, provider_message_id = w.pmid, "
+            "    sent_at = now(), lease_until = NULL, lease_token = NULL, last_error = NULL, updated_at = now() "
+            f"  FROM went w WHERE message_id = w.id AND status IN ('sending', 'queued') RETURNING {MESSAGE_COLUMNS}), "
             "attempt AS (INSERT INTO message_attempts (message_id, attempt, provider, outcome, error, seconds) "
-            "  VALUES (%(id)s, %(attempt)s, %(provider)s, 'sent', NULL, %(seconds)s)), "
-            "early AS (DELETE FROM early_receipts WHERE provider_message_id = %(pmid)s "
-            "  AND EXISTS (SELECT 1 FROM sent) RETURNING status, reason) "
+            "  SELECT id, attempt, by_provider, 'sent', NULL, took FROM went), "
+            "early AS (DELETE FROM early_receipts e USING sent WHERE e.provider_message_id = sent.provider_message_id "
+            "  RETURNING e.provider_message_id AS pmid, e.status, e.reason) "
             "SELECT sent.*, early.status AS early_status, early.reason AS early_reason "
-            "FROM sent LEFT JOIN early ON true",
-            {"id": message_id, "attempt": attempt, "provider": provider, "pmid": provider_message_id,
-             "seconds": seconds},
+            "FROM sent LEFT JOIN early ON early.pmid = sent.provider_message_id",
+            ([a.message["message_id"] for a in attempts], [a.message["attempts"] for a in attempts],
+             [a.provider for a in attempts], [a.provider_message_id for a in attempts],
+             [a.seconds for a in attempts]),
         )
-        if row is None:
-            return None, None
-        early_status, early_reason = row.pop("early_status"), row.pop("early_reason")
-        return row, ({"status": early_status, "reason": early_reason} if early_status else None)
+        recorded = []
+        for row in rows:
+            early_status, early_reason = row.pop("early_status"), row.pop("early_reason")
+            recorded.append((row, {"status": early_status, "reason": early_reason} if early_status else None))
+        return recorded
 
     def mark_retry(self, message_id, lease_token, provider, provider_attempts, delay, error, maybe_sent_by=None):
         return self.one(

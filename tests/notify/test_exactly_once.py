@@ -8,7 +8,7 @@ import uuid
 import eventlet
 import pytest
 
-from services.notify import providers
+from services.notify import domain, providers
 from services.notify.dispatch import Sender
 from services.notify.settings import Settings
 from services.notify.store import NotifyStore
@@ -173,7 +173,9 @@ def test_a_send_recorded_after_another_sender_settled_it_keeps_the_attempt_and_l
         unit.execute("UPDATE messages SET status = 'failed', failed_at = now() WHERE message_id = %s", (message_id,))
         NotifyStore(unit).keep_early_receipt("w-late", "delivered")
     with units() as unit:
-        assert NotifyStore(unit).record_sent(message_id, 1, "witness", "w-late", 0.01) == (None, None)
+        [claimed] = unit.all("SELECT * FROM messages WHERE message_id = %s", (message_id,))
+        assert NotifyStore(unit).record_sent([domain.Attempt(dict(claimed, attempts=1), "witness", 0.01,
+                                                             "w-late")]) == []
     with units() as unit:
         assert unit.one("SELECT status FROM messages WHERE message_id = %s", (message_id,))["status"] == "failed"
         assert [r["outcome"] for r in unit.all("SELECT outcome FROM message_attempts WHERE message_id = %s",

@@ -203,6 +203,43 @@ def test_next_local_midnight():
     assert domain.next_local_midnight(at(15)) == datetime.datetime(2026, 1, 6, tzinfo=SHANGHAI)
 
 
+def text(phone, urgent=False, cap_day=None):
+    return {"message_id": f"m{len(phone)}-{phone}-{urgent}-{cap_day}", "phone": phone, "urgent": urgent,
+            "cap_day": cap_day}
+
+
+def test_a_claim_asks_the_cap_once_per_text_that_counts():
+    now = at(15)
+    claimed = [text("a"), text("a", urgent=True), text("b"), text("a"), text("c", cap_day=now.date())]
+    assert domain.asked_of_cap(claimed, today=now.date(), quiet_end=None, daily_cap=3) == {"a": 2, "b": 1}
+    assert domain.asked_of_cap(claimed, today=now.date(), quiet_end=None, daily_cap=0) == {}
+    assert domain.asked_of_cap(claimed, today=now.date(), quiet_end=at(18), daily_cap=3) == {}
+
+
+def test_a_claim_sends_what_the_cap_gave_in_order_and_holds_the_rest_till_midnight():
+    now = at(15)
+    first, urgent, second, other, retried = (text("a"), text("a", urgent=True), text("a"), text("b"),
+                                             text("c", cap_day=now.date()))
+    plan = domain.plan_claim([first, urgent, second, other, retried], now=now, quiet_end=None, daily_cap=3,
+                             granted={"a": 1, "b": 1})
+    assert plan.send == [(first, now.date()), (urgent, None), (other, now.date()), (retried, None)]
+    assert plan.hold == [(second, domain.next_local_midnight(now), "daily_cap")]
+
+
+def test_a_claim_holds_all_but_urgent_texts_in_quiet_hours():
+    now, quiet_end = at(22), at(8, day=6)
+    plain, urgent = text("a"), text("b", urgent=True)
+    plan = domain.plan_claim([plain, urgent], now=now, quiet_end=quiet_end, daily_cap=3, granted={})
+    assert plan.send == [(urgent, None)] and plan.hold == [(plain, quiet_end, "quiet_hours")]
+
+
+def test_a_phone_another_sender_was_counting_waits_for_the_next_pass():
+    now = at(15)
+    waits, goes = text("a"), text("b")
+    plan = domain.plan_claim([waits, goes], now=now, quiet_end=None, daily_cap=3, granted={"b": 1})
+    assert plan.send == [(goes, now.date())] and plan.hold == []
+
+
 def test_backoff_doubles_up_to_the_cap():
     assert [domain.retry_delay(n, 1.0, 10) for n in (1, 2, 3, 4, 5, 6)] == [1, 2, 4, 8, 10, 10]
 
