@@ -107,6 +107,11 @@ def configure(service, stream=None):
     else:
         handler.setFormatter(logging.Formatter(
             f"%(asctime)s {service} %(levelname)s %(name)s [%(call_id)s %(application_no)s]: %(message)s"))
+    # No line names its source line, thread or process: not looked up for
+    # every record (under eventlet, naming the thread lists every thread;
+    # with the caller's frame it was a third of a busy notify's logging).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.log_level())
