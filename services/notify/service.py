@@ -40,84 +40,91 @@ class NotifyService:
         return cases.apply_receipt(self.store, report)
 
     # ------------------------------------------------------------- events
+    # Every handler queues its texts keyed by (event, template, recipient)
+    # and upserts what it learns of the contact: run twice on one event it
+    # changes nothing, so a success writes no inbox row (`repeatable`), a
+    # statement and a copy of the event less for each of the three events a
+    # case brings. A failure, or a wait for intake's first event, is kept in
+    # the inbox as ever. What an event caused is in `messages` (event_id).
 
-    @event_handler("intake", "application_accepted")
+    @event_handler("intake", "application_accepted", repeatable=True)
     def on_application_accepted(self, event):
         data = load(schemas.ApplicationAccepted, event)
         cases.application_accepted(self.store, self.settings, event, data)
 
-    @event_handler("intake", "materials_requested")
+    @event_handler("intake", "materials_requested", repeatable=True)
     def on_intake_materials_requested(self, event):
         data = load(schemas.IntakeMaterialsRequested, event)
         cases.intake_materials_requested(self.store, self.settings, event, data)
 
-    @event_handler("intake", "application_completed")
+    @event_handler("intake", "application_completed", repeatable=True)
     def on_application_completed(self, event):
         data = load(schemas.ApplicationCompleted, event)
         cases.application_completed(self.store, self.settings, event, data)
 
-    @event_handler("review", "materials_requested")
+    @event_handler("review", "materials_requested", repeatable=True)
     def on_review_materials_requested(self, event):
         data = load(schemas.ReviewMaterialsRequested, event)
         cases.notify_applicant(self.store, self.settings, event, "materials_requested", data)
 
-    @event_handler("review", "review_completed")
+    @event_handler("review", "review_completed", repeatable=True)
     def on_review_completed(self, event):
         data = load(schemas.ReviewCompleted, event)
         cases.notify_applicant(self.store, self.settings, event, "review_completed", data)
 
-    @event_handler("review", "task_warning")
+    @event_handler("review", "task_warning", repeatable=True)
     def on_task_warning(self, event):
         data = load(schemas.TaskWarning, event)
         cases.notify_staff(self.store, self.settings, event, "task_warning", data)
 
-    @event_handler("review", "task_overdue")
+    @event_handler("review", "task_overdue", repeatable=True)
     def on_task_overdue(self, event):
         data = load(schemas.TaskOverdue, event)
         cases.notify_staff(self.store, self.settings, event, "task_overdue", data)
 
-    @event_handler("review", "task_extended")
+    @event_handler("review", "task_extended", repeatable=True)
     def on_task_extended(self, event):
         data = load(schemas.TaskExtended, event)
         cases.notify_applicant(self.store, self.settings, event, "task_extended", data)
 
-    @event_handler("review", "notice_escalated")
+    @event_handler("review", "notice_escalated", repeatable=True)
     def on_notice_escalated(self, event):
         data = load(schemas.NoticeEscalated, event)
         cases.notify_staff(self.store, self.settings, event, "notice_escalated", data)
 
-    @event_handler("review", "task_unstaffed")
+    @event_handler("review", "task_unstaffed", repeatable=True)
     def on_task_unstaffed(self, event):
         data = load(schemas.TaskUnstaffed, event)
         cases.notify_staff(self.store, self.settings, event, "task_unstaffed", data)
 
-    @event_handler("intake", "application_refused")
+    @event_handler("intake", "application_refused", repeatable=True)
     def on_application_refused(self, event):
         data = load(schemas.ApplicationRefused, event)
         cases.application_refused(self.store, self.settings, event, data)
 
-    @event_handler("intake", "application_withdrawn")
+    @event_handler("intake", "application_withdrawn", repeatable=True)
     def on_application_withdrawn(self, event):
         data = load(schemas.ApplicationWithdrawn, event)
         cases.application_withdrawn(self.store, self.settings, event, data)
 
-    @event_handler("intake", "complaint_received", "complaint_warning", "complaint_overdue", "complaint_answered")
+    @event_handler("intake", "complaint_received", "complaint_warning", "complaint_overdue", "complaint_answered",
+                   repeatable=True)
     def on_complaint_event(self, event, event_type):
         data = load(schemas.ComplaintEvent, event)
         cases.notify_staff(self.store, self.settings, event, event_type, data)
 
     @event_handler("fees", "bill_issued", "bill_paid", "bill_refunded", "bill_reduced", "bill_waived",
-                   "bill_reminder")
+                   "bill_reminder", repeatable=True)
     def on_bill_event(self, event, event_type):
         data = load(schemas.BillEvent, event)
         cases.notify_applicant(self.store, self.settings, event, event_type, data)
 
-    @event_handler("hall", *cases.HALL_NOTICES)
+    @event_handler("hall", *cases.HALL_NOTICES, repeatable=True)
     def on_hall_event(self, event, event_type):
         data = load(schemas.HallEvent, event)
         cases.notify_visitor(self.store, self.settings, event, event_type, data)
 
-    @event_handler("portal", "tracking_code_requested")
+    @event_handler("portal", "tracking_code_requested", repeatable=True)
     def on_tracking_code_requested(self, event):
         data = load(schemas.TrackingCode, event)
         cases.send_tracking_code(self.store, self.settings, event, data)
