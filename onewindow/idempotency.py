@@ -61,5 +61,8 @@ def claim(unit, method, key, principal, arguments):
 
 
 def keep(unit, method, key, result):
+    """The result beside its key: the call's last statement, so it goes
+    pipelined with the commit, one round trip for both."""
+    unit.pipelined()
     unit.execute("UPDATE idempotency_keys SET result = %s WHERE method = %s AND key = %s",
                  (Jsonb(result), method, _stored(key)))
