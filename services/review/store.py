@@ -100,14 +100,17 @@ class ReviewStore(Store):
         of their changes. The feed's lock waits for every commit that is
         drawing a position as this read begins (see migration 0005), so a
         later change always lands after the positions served here.
-        Undivided: every commit of a task change waits while it holds it."""
+        Undivided: every commit of a task change waits while it holds it.
+        The lock and the read go in one round trip: PostgreSQL runs the read
+        once it holds the lock, with a snapshot taken then (two statements,
+        never one, whose snapshot would precede the wait)."""
         self.unit.undivided()
-        self.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
-        return self.all(
-            f"SELECT {LISTED_COLUMNS}, t.feed_seq FROM tasks t JOIN applications a USING (application_no) "
-            "WHERE t.department = %s AND t.feed_seq > %s ORDER BY t.feed_seq LIMIT %s",
-            (department, after, limit),
+        _, rows = self.all_at_once(
+            ("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,)),
+            (f"SELECT {LISTED_COLUMNS}, t.feed_seq FROM tasks t JOIN applications a USING (application_no) "
+             "WHERE t.department = %s AND t.feed_seq > %s ORDER BY t.feed_seq LIMIT %s", (department, after, limit)),
         )
+        return rows
 
     def vetoes(self, start, end):
         """Every rejection filed in [start, end] (days in the centre's zone)."""
