@@ -188,10 +188,11 @@ def roster(store, department):
     return roster_view(found)
 
 
-def own_task(store, task_id, department):
+def own_task(store, task_id, department, read=None):
     """(task, its case locked) for a change by `department`: NotFound for an
-    unknown task, Forbidden for another department's."""
-    task = store.task(task_id)
+    unknown task, Forbidden for another department's. `read`: the task as
+    the caller has just read it, not read again."""
+    task = read or store.task(task_id)
     if task is None:
         raise NotFound(f"no review task {task_id}")
     if task["department"] != department:
@@ -218,7 +219,7 @@ def decide(store, calendar, data, by=None):
                                                        if p not in problems[f"missing_materials.{index}"]]
     if problems:
         raise ValidationFailed(problems)
-    task, application = own_task(store, args["task_id"], args["department"])
+    task, application = own_task(store, args["task_id"], args["department"], task)
     first = store.decision_by_ref(args["client_ref"])
     if first is not None:
         if first["task_id"] != task["task_id"]:
