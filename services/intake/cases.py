@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from onewindow import config, logs, personal
 from onewindow.errors import Conflict, NotFound, PrerequisiteMissing, ValidationFailed
-from onewindow.validation import wire
 from onewindow.workdays import local_now, today
 
 from . import domain, schemas, settings
@@ -44,8 +43,6 @@ def submit(store, calendar, application, on=None, window=None, by=None):
     on = on or today()
     catalog = store.current_catalog()
     app = schemas.load_application(catalog, application)
-    if not store.claim_request("submit", app["client_ref"]):
-        return _first_result(store, "submit", app["client_ref"])
     item = catalog.item(app["item_code"])
     application_no = domain.application_number(config.centre_code(), on.year, store.next_sequence(on.year))
     logs.bind(application_no=application_no)
@@ -75,14 +72,6 @@ def submit(store, calendar, application, on=None, window=None, by=None):
         for event_type, payload in events:
             store.emit(event_type, payload)
         result = _result(case)
-    store.save_request_result("submit", app["client_ref"], application_no, result)
-    return result
-
-
-def _first_result(store, operation, client_ref):
-    result = store.request_result(operation, client_ref)
-    if result is None:  # the first call is still running in another transaction
-        raise Conflict(f"{operation} with client_ref {client_ref} is in progress")
     return result
 
 
@@ -227,8 +216,6 @@ def supplement(store, calendar, data, on=None, by=None):
     catalog = store.catalog(case.catalog_version)
     item = catalog.item(case.item_code)
     schemas.check_supplied_materials(item, data["materials"], case.missing_materials)
-    if not store.claim_request("supplement", data["client_ref"]):
-        return _first_result(store, "supplement", data["client_ref"])
     case = store.case(application_no, lock=True)
     if case.status in (domain.REFUSED, domain.WITHDRAWN):  # withdrawn since the first look
         raise Conflict(f"application {case.application_no} is {case.status}")
@@ -259,7 +246,6 @@ def supplement(store, calendar, data, on=None, by=None):
         result = _result(case)
     else:
         result = _restart_review(store, calendar, catalog, item, case, supplied, on, by)
-    store.save_request_result("supplement", data["client_ref"], application_no, result)
     return result
 
 
@@ -665,29 +651,11 @@ def _number(store, kind, on):
     return domain.document_number(kind, config.centre_code(), on.year, store.next_document(kind, on.year))
 
 
-def _claimed(store, operation, client_ref):
-    """None when this key is new (go ahead), else the first call's result."""
-    if client_ref is None or store.claim_request(operation, client_ref):
-        return None
-    return _first_result(store, operation, client_ref)
-
-
-def _remember(store, operation, client_ref, application_no, result):
-    """Keep the first answer to an idempotency key, as the caller reads it."""
-    result = wire(result)
-    if client_ref is not None:
-        store.save_request_result(operation, client_ref, application_no, result)
-    return result
-
-
 def refuse(store, data, on=None, window=None, by=None):
     """不予受理: a numbered refusal with its reasons and legal basis. The
     application may name an item outside the catalog (outside the remit)."""
     on = on or today()
     app = data["application"]
-    first = _claimed(store, "refuse", app["client_ref"])
-    if first is not None:
-        return first
     catalog = store.current_catalog()
     item = catalog.item(app["item_code"]) if app["item_code"] else None
     application_no = domain.application_number(config.centre_code(), on.year, store.next_sequence(on.year))
@@ -720,7 +688,7 @@ def refuse(store, data, on=None, window=None, by=None):
     m.REFUSED.labels(app["channel"]).inc()
     result = {"application_no": application_no, "refusal_no": refusal_no, "status": domain.REFUSED,
               "notice": notice}
-    return _remember(store, "refuse", app["client_ref"], application_no, result)
+    return result
 
 
 def withdraw(store, data, on=None, by=None):
@@ -730,9 +698,6 @@ def withdraw(store, data, on=None, by=None):
     case = store.case(data["application_no"], lock=True)
     if case is None:
         raise NotFound(f"no application {data['application_no']}")
-    first = _claimed(store, "withdraw", data["client_ref"])
-    if first is not None:
-        return first
     if case.status not in domain.WITHDRAWABLE:
         raise Conflict(f"application {case.application_no} is {case.status}; only a case not yet "
                        "concluded can be withdrawn")
@@ -750,7 +715,7 @@ def withdraw(store, data, on=None, by=None):
     m.WITHDRAWN.labels(case.item_code).inc()
     result = {"application_no": no, "status": status, "withdrawn_on": on.isoformat(), "reason": data["reason"],
               "moot_departments": moot}
-    return _remember(store, "withdraw", data["client_ref"], no, result)
+    return result
 
 
 def inquiry_view(row):
@@ -765,15 +730,12 @@ def register_inquiry(store, data, window=None, on=None):
     on = on or today()
     if data["item_code"] and store.current_catalog().item(data["item_code"]) is None:
         raise ValidationFailed({"item_code": ["unknown item"]})
-    first = _claimed(store, "inquiry", data["client_ref"])
-    if first is not None:
-        return first
     row = store.add_inquiry({
         "inquiry_no": _number(store, domain.INQUIRY, on), "channel": data["channel"], "topic": data["topic"],
         "answered_by": data["answered_by"], "window_code": window, "item_code": data["item_code"],
         "phone": data["phone"], "referred_to": data["referred_to"], "asked_on": on})
     m.INQUIRIES.labels(window or "", data["channel"]).inc()
-    return _remember(store, "inquiry", data["client_ref"], None, inquiry_view(row))
+    return inquiry_view(row)
 
 
 def complaint_view(row):
@@ -809,9 +771,6 @@ def complain(store, calendar, data, on=None, by=None):
         problems["department"] = ["unknown department"]
     if problems:
         raise ValidationFailed(problems)
-    first = _claimed(store, "complain", data["client_ref"])
-    if first is not None:
-        return first
     concerned = data["department"]
     if concerned is None and case is not None:
         concerned = next((d["department"] for d in store.departments(case.application_no) if d["lead"]), None)
@@ -825,7 +784,7 @@ def complain(store, calendar, data, on=None, by=None):
         store.add_history(case.application_no, "intake", "complaint", f"收到投诉{row['complaint_no']}", by=by)
     store.emit("complaint_received", _complaint_event(row, catalog))
     m.COMPLAINTS.labels(concerned or "").inc()
-    return _remember(store, "complain", data["client_ref"], data["application_no"], complaint_view(row))
+    return complaint_view(row)
 
 
 def complaints(store, query):
@@ -837,9 +796,6 @@ def answer_complaint(store, data, on=None, by=None):
     row = store.complaint(data["complaint_no"], lock=True)
     if row is None:
         raise NotFound(f"no complaint {data['complaint_no']}")
-    first = _claimed(store, "answer_complaint", data["client_ref"])
-    if first is not None:
-        return first
     if row["answered_at"] is not None:
         raise Conflict(f"complaint {row['complaint_no']} was answered on {row['answered_on']}")
     answered_at = local_now()
@@ -850,7 +806,7 @@ def answer_complaint(store, data, on=None, by=None):
                           by=by)
     store.emit("complaint_answered", dict(_complaint_event(row), answer=row["answer"], answered_on=on,
                                           on_time=on <= row["due_date"]))
-    return _remember(store, "answer_complaint", data["client_ref"], row["application_no"], complaint_view(row))
+    return complaint_view(row)
 
 
 def supervise_complaints(store, calendar, as_of=None, dry_run=False):

@@ -5,7 +5,6 @@ import yaml
 from psycopg.types.json import Jsonb
 
 from onewindow.db import Store
-from onewindow.retention import delete_in_batches
 
 from . import domain
 
@@ -82,31 +81,6 @@ class IntakeStore(Store):
             row = self.one("SELECT document FROM catalog_versions WHERE version_no = %s", (version_no,))
             _CATALOGS[key] = domain.Catalog(row["document"], version_no)
         return _CATALOGS[key]
-
-    # ------------------------------------------------------------ idempotency
-
-    def purge(self, older_than):
-        """Retention (onewindow.retention): idempotency records of submit and
-        supplement expire; a client retries within minutes, not weeks."""
-        return {"client_requests": delete_in_batches(self.unit, "client_requests", "created_at < %s",
-                                                     (older_than,))}
-
-    def claim_request(self, operation, client_ref):
-        """True for the first call with this key. A second identical call at
-        the same instant waits here until the first commits, then gets False."""
-        row = self.one("INSERT INTO client_requests (operation, client_ref) VALUES (%s, %s) "
-                       "ON CONFLICT DO NOTHING RETURNING client_ref", (operation, client_ref))
-        return row is not None
-
-    def request_result(self, operation, client_ref):
-        row = self.one("SELECT result FROM client_requests WHERE operation = %s AND client_ref = %s",
-                       (operation, client_ref))
-        return row["result"] if row else None
-
-    def save_request_result(self, operation, client_ref, application_no, result):
-        self.execute("UPDATE client_requests SET result = %s, application_no = %s "
-                     "WHERE operation = %s AND client_ref = %s",
-                     (Jsonb(result), application_no, operation, client_ref))
 
     # ------------------------------------------------------------ numbers
 

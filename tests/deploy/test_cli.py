@@ -198,13 +198,13 @@ def test_report_asks_intake_and_fees_over_rpc(platform_env, run_services, capsys
 
 def test_purge_runs_each_services_retention_and_reports_table_sizes(platform_env, capsys, service_sql):
     # an idempotency record of intake far past any retention (the run's databases are shared: only it is old)
-    service_sql("intake", "INSERT INTO client_requests (operation, client_ref, created_at) "
-                          "VALUES ('submit', 'purge-test', now() - interval '20 years')")
+    service_sql("intake", "INSERT INTO idempotency_keys (method, key, principal, fingerprint, created_at) "
+                          "VALUES ('intake.submit', 'purge-test', 'window', '', now() - interval '20 years')")
     code, out, err = run_cli(capsys, "purge", "--days", "3650", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert set(result) == set(CENTRE.names)
-    assert result["intake"]["purged"]["client_requests"] == 1
+    assert result["intake"]["purged"]["idempotency_keys"] == 1
     assert {"outbox_published", "inbox_done"} <= set(result["review"]["purged"])
     assert "messages_masked" in result["notify"]["purged"] and "outbox" in result["fees"]["tables"]
-    assert service_sql("intake", "SELECT 1 FROM client_requests WHERE client_ref = 'purge-test'") == []
+    assert service_sql("intake", "SELECT 1 FROM idempotency_keys WHERE key = 'purge-test'") == []

@@ -1,4 +1,5 @@
 """submit, supplement and get at the window, against the real broker and database."""
+import hashlib
 import json
 
 import pytest
@@ -42,7 +43,14 @@ def test_rejected_submission_lists_every_problem_and_stores_nothing(intake, rpc,
     assert set(problems) >= {"channel", "applicant.id_number", "applicant.phone", "form.registered_capital",
                              "form.favourite_colour", "form.business_scope", "materials.5"}
     assert intake_db("SELECT 1 FROM applications WHERE client_ref = %s", (bad["client_ref"],)) == []
-    assert intake_db("SELECT 1 FROM client_requests WHERE client_ref = %s", (bad["client_ref"],)) == []
+    # its key stays free: the idempotency record went with the rollback
+    # (where a call that succeeds keeps one)
+    def key_kept(client_ref):
+        return intake_db("SELECT 1 FROM idempotency_keys WHERE method = 'intake.submit' AND key = %s",
+                         (hashlib.sha256(client_ref.encode()).hexdigest(),)) != []
+    good = application("ENT-EST")
+    rpc.intake.submit(good)
+    assert key_kept(good["client_ref"]) and not key_kept(bad["client_ref"])
 
 
 def test_each_change_names_its_principal_and_a_window_principal_takes_the_case(intake, rpc):

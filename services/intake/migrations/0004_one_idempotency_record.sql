@@ -1,0 +1,4 @@
+-- Intake's own record of client_ref keys repeated the platform's
+-- idempotency_keys, which every change goes through first (and which also
+-- checks the caller and the request): one record of a key is enough.
+DROP TABLE IF EXISTS client_requests;
