@@ -18,6 +18,7 @@ import time
 
 import eventlet
 import eventlet.queue
+import eventlet.semaphore
 from nameko.extensions import DependencyProvider
 
 from onewindow.db import Database
@@ -37,6 +38,10 @@ class Sender:
 
     # The backlog gauges are for dashboards scraped every 15 s.
     GAUGE_INTERVAL = 5.0
+    # How many texts each sender may hand over before their outcomes are
+    # recorded: a record for every few texts, not one each, and few asked
+    # again after a crash (the chaos drill's out_ids asked more than once).
+    UNRECORDED_PER_SENDER = 2
 
     def __init__(self, settings, units, provider_map=None):
         self.settings = settings
@@ -101,8 +106,9 @@ class Sender:
         `settings.senders` phones at once: one by one, a busy notify sent
         about 80 texts a second and a receipt waited over a second for its
         turn. What the senders finish is recorded together, in one
-        transaction for all that finished meanwhile (with the local provider,
-        the whole pass), instead of one transaction per text."""
+        transaction for all that finished meanwhile, instead of one
+        transaction per text; the senders run at most
+        UNRECORDED_PER_SENDER texts each ahead of the record."""
         by_phone = collections.deque()
         phones = {}
         for message in claimed:
@@ -111,12 +117,17 @@ class Sender:
                 by_phone.append(phones[message["phone"]])
             phones[message["phone"]].append(message)
         finished = eventlet.queue.LightQueue()
+        # A text handed over but not yet recorded is asked again after a
+        # crash (same out_id, once its lease has run out): the senders stay
+        # at most this many texts ahead of the record.
+        ahead = eventlet.semaphore.Semaphore(self.UNRECORDED_PER_SENDER * self.settings.senders)
         stopped = []  # the first error that stops the pass
 
         def sender():
             try:
                 while by_phone and not stopped:
                     for message in by_phone.popleft():
+                        ahead.acquire()
                         if stopped:
                             break
                         finished.put(self.attempt(message, claimed_at))
@@ -137,8 +148,15 @@ class Sender:
             try:
                 self.record(attempts)
             except BaseException as exc:
-                stopped.append(exc)  # the senders take no further message; theirs go back by the reconciler
+                # the senders take no further message (theirs go back by the
+                # reconciler); those waiting for room wake to see it
+                stopped.append(exc)
+                for _ in range(running):
+                    ahead.release()
                 raise
+            for item in batch:
+                if item is not _SENDER_DONE:
+                    ahead.release()
         if stopped:
             raise stopped[0]
 
