@@ -86,12 +86,13 @@ class Sender:
         settings = self.settings
         now = self.now_local()
         quiet_end = domain.quiet_until(now, settings.quiet_hours)
+        today = now.date()
         with self.units() as unit:
             store = NotifyStore(unit)
             due = store.claim_due(settings.batch)
-            asked = domain.asked_of_cap(due, today=now.date(), quiet_end=quiet_end, daily_cap=settings.daily_cap)
+            asked = domain.asked_of_cap(due, today=today, quiet_end=quiet_end, daily_cap=settings.daily_cap)
             plan = domain.plan_claim(due, now=now, quiet_end=quiet_end, daily_cap=settings.daily_cap,
-                                     granted=store.count_against_cap(asked, now.date(), settings.daily_cap))
+                                     granted=store.count_against_cap(asked, today, settings.daily_cap))
             store.hold(plan.hold)
             for _, _, reason in plan.hold:
                 sms_metrics.HELD.labels(reason).inc()
@@ -109,13 +110,10 @@ class Sender:
         transaction for all that finished meanwhile, instead of one
         transaction per text; the senders run at most
         UNRECORDED_PER_SENDER texts each ahead of the record."""
-        by_phone = collections.deque()
         phones = {}
         for message in claimed:
-            if message["phone"] not in phones:
-                phones[message["phone"]] = []
-                by_phone.append(phones[message["phone"]])
-            phones[message["phone"]].append(message)
+            phones.setdefault(message["phone"], []).append(message)
+        by_phone = collections.deque(phones.values())  # in the order each phone first came
         finished = eventlet.queue.LightQueue()
         # A text handed over but not yet recorded is asked again after a
         # crash (same out_id, once its lease has run out): the senders stay
