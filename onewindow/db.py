@@ -15,6 +15,7 @@ import time
 
 import psycopg
 from eventlet import patcher
+from eventlet.green import select as green_select
 from eventlet.hubs import trampoline
 from nameko.extensions import DependencyProvider
 from psycopg.errors import UniqueViolation
@@ -88,7 +89,12 @@ def _wait(gen, fileno, interval, undivided_for):
                 ready = _select(*wanted, min(interval, left))
             elif state & WAIT_W:
                 ready = _select(*wanted, 0)
-                if not any(ready):
+                if not any(ready) and state & WAIT_R:
+                    # either will do: waiting to send alone, a pipeline whose
+                    # answers filled the socket would wait for a server that
+                    # waits for us to read them
+                    ready = green_select.select(*wanted, interval)
+                elif not any(ready):
                     trampoline(fileno, write=True)
                     ready = _select(*wanted, 0)
             else:
