@@ -35,6 +35,7 @@ from nameko.events import EventHandler
 from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 from nameko.timer import timer  # noqa: F401  (re-exported)
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
 
 from . import idempotency, inbox, logs, principals, topology
 from .db import Database
@@ -240,8 +241,25 @@ def rpc(fn=None, *, roles=None, **kwargs):
     return CommittingRpc.decorator(roles=roles, **kwargs)(checked)
 
 
+class ExclusiveWebServer(WebServer):
+    """nameko's web server, alone on its port. eventlet listens with
+    SO_REUSEPORT, so a second server on a port already served (an old
+    process left running, two services given one port) starts without a
+    word and the kernel deals the requests between them; here it fails to
+    start, saying the address is in use."""
+
+    def start(self):
+        if not self._starting:
+            self._starting = True
+            self._sock = eventlet.listen(self.bind_addr, reuse_port=False)
+            self._sock.settimeout(None)  # as nameko's own start: kombu issue 838
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
+
+
 class CommittingHttp(HttpRequestHandler):
     """nameko's HTTP entrypoint, committing before the response goes out."""
+    server = ExclusiveWebServer()
 
     def handle_result(self, event, worker_ctx, result, exc_info):
         exc_info = finish_units(self, worker_ctx, exc_info)

@@ -49,9 +49,22 @@ def delete_vhost(name):
 
 
 def free_port():
+    """A port nothing is bound to now, for a server started at once."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def reserve_port():
+    """A socket holding a free port until it is closed: bound, never
+    listening, so no other bind to port 0 and no outgoing connection takes
+    the port meanwhile, while a server that binds it with SO_REUSEADDR (as
+    every web server here does) still can. For a port handed out long
+    before its server starts."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 def create_impersonator(vhost, user, password):
@@ -153,6 +166,7 @@ class Sandbox:
         self._principals = {}
         self._extra_databases = []
         self._service_users, self._service_roles = [], []
+        self._ports = []  # reserve_port sockets
 
     def open(self, setup=True):
         self.vhost = create_vhost(self.run_id)
@@ -170,8 +184,10 @@ class Sandbox:
             self.databases[service] = f"{base}/{name}"
             os.environ[f"{service.upper()}_DATABASE_URL"] = self.databases[service]
             if self.centre.member(service).web_port:
-                # a web server of its own, beside a running centre or another sandbox
-                os.environ[f"{service.upper()}_PORT"] = str(free_port())
+                # a web server of its own, beside a running centre or another
+                # sandbox; held, since its server may start long after
+                self._ports.append(reserve_port())
+                os.environ[f"{service.upper()}_PORT"] = str(self._ports[-1].getsockname()[1])
         if setup:
             self.centre.set_up(quiet=True)
         if setup:
@@ -233,6 +249,9 @@ class Sandbox:
         return RoleRouter(self.caller_uri, self.principal, rpc_methods(self.centre.classes), timeout=timeout)
 
     def close(self):
+        for held in self._ports:
+            held.close()
+        self._ports = []
         if self._saved is not None:
             os.environ.clear()
             os.environ.update(self._saved)

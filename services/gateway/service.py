@@ -4,14 +4,13 @@ gateway calls the service over RPC as itself, naming the principal it acts
 for; it also delivers review's task events to departments' webhooks."""
 import json
 
-from nameko.web.handlers import http
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from onewindow import config
 from onewindow.calls import ServiceCaller
 from onewindow.db import Database
-from onewindow.entrypoints import event_handler, rpc
+from onewindow.entrypoints import event_handler, http, rpc
 from onewindow.metrics import Metrics
 from onewindow.principals import ANYONE, OPERATOR
 from onewindow.validation import load

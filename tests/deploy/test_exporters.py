@@ -5,7 +5,6 @@ PostgreSQL: every pg_* series the alerts read is there."""
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -17,15 +16,10 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from onewindow import dbroles
+from onewindow.sandbox import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 QUERIES = ROOT / "deploy" / "postgres-exporter" / "queries.yaml"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def documented_pg_names():

@@ -6,7 +6,6 @@ One test, because starting and stopping the four services costs seconds."""
 import json
 import pathlib
 import shutil
-import socket
 import subprocess
 import urllib.error
 import urllib.parse
@@ -18,15 +17,10 @@ import yaml
 from prometheus_client import REGISTRY
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+from onewindow.sandbox import free_port
 from services.registry import CENTRE
 
 SERVICES = CENTRE.names     # every service of the centre: each /metrics is linted
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tool(name):

@@ -5,7 +5,6 @@ next three days are working days and the fourth is a holiday."""
 import datetime
 import os
 import pathlib
-import socket
 import uuid
 import zoneinfo
 
@@ -17,6 +16,7 @@ os.environ.setdefault("HALL_GAUGE_SECONDS", "0.5")
 from services.hall.service import HallService  # noqa: E402
 from tests.conftest import rows_at, stop_all  # noqa: E402
 from services.registry import CENTRE  # noqa: E402
+from onewindow.sandbox import free_port  # noqa: E402
 
 LAYOUT = pathlib.Path(__file__).resolve().parent / "layout.yaml"
 
@@ -30,12 +30,6 @@ def day(offset):
 
 
 HOLIDAY = 4  # days from today
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Hall:

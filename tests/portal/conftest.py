@@ -4,7 +4,6 @@ the portal, which calls as the sandbox's principal of role `portal`."""
 import os
 import pathlib
 import re
-import socket
 import urllib.parse
 
 import eventlet
@@ -12,15 +11,10 @@ import pytest
 import requests
 
 from onewindow import links
+from onewindow.sandbox import free_port
 
 SECRET = "portal-tests-secret"
 HALL_LAYOUT = pathlib.Path(__file__).resolve().parents[1] / "hall" / "layout.yaml"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="package")
