@@ -229,13 +229,8 @@ def rpc(fn=None, *, roles=None, **kwargs):
         key = idempotency.key_of(arguments)
         if key is None or caller.anonymous:
             return fn(self, *args, **call_kwargs)
-        unit, name = unit_of(self), f"{self.name}.{method}"
-        first = idempotency.claim(unit, name, key, caller.name, arguments)
-        if first is not None:
-            return first
-        result = wire(fn(self, *args, **call_kwargs))
-        idempotency.keep(unit, name, key, result)
-        return result
+        return idempotency.once(unit_of(self), f"{self.name}.{method}", key, caller.name, arguments,
+                                lambda: fn(self, *args, **call_kwargs))
 
     checked.roles = roles
     return CommittingRpc.decorator(roles=roles, **kwargs)(checked)

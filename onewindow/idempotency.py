@@ -18,6 +18,7 @@ import json
 from psycopg.types.json import Jsonb
 
 from .errors import Conflict
+from .validation import wire
 
 
 def key_of(arguments):
@@ -58,6 +59,17 @@ def claim(unit, method, key, principal, arguments):
     if row["fingerprint"] != mark:
         raise Conflict(f"the key {key[:100]!r} of {method} was used for a different request")
     return row["result"]
+
+
+def once(unit, method, key, principal, arguments, work):
+    """The result of `work()`, run by the key's first call only: a repeat
+    gets the first result (claim, then keep)."""
+    first = claim(unit, method, key, principal, arguments)
+    if first is not None:
+        return first
+    result = wire(work())
+    keep(unit, method, key, result)
+    return result
 
 
 def keep(unit, method, key, result):

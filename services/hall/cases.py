@@ -8,27 +8,13 @@ import datetime
 
 from marshmallow import ValidationError
 
-from onewindow import personal, principals, workdays
+from onewindow import idempotency, personal, principals, workdays
 from onewindow.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from onewindow.validation import flatten, schema_instance, wire
 
 from . import domain, metrics, schemas
 
 now = workdays.local_now
-
-
-def once(store, method, client_ref, arguments, work):
-    """Run `work()` once per client_ref: a repeat with the same arguments
-    returns the first result, with other arguments it is a Conflict."""
-    arguments = wire(arguments)
-    earlier = store.claim(method, client_ref, arguments)
-    if earlier is not None:
-        if earlier["arguments"] != arguments:
-            raise Conflict(f"client_ref {client_ref} was already used for another {method}")
-        return earlier["result"]
-    result = wire(work())
-    store.remember(method, client_ref, result)
-    return result
 
 
 def problems_of(schema, data):
@@ -97,35 +83,50 @@ def take_ticket(store, layout, calendar, args, at, caller=None):
     if not layout.is_open(at, calendar) and channel != "appointment":
         raise Conflict("the hall is closed now: tickets are taken during today's opening hours")
 
-    def work():
-        appointment = None
-        if channel == "appointment":
-            appointment = check_in_appointment(store, query["appointment_no"], queue_code, at)
-        seq = store.next_ticket_seq(at.date(), queue_code)
-        ticket = store.add_ticket({
-            "service_day": at.date(), "ticket_no": domain.ticket_number(queue_code, seq), "queue_code": queue_code,
-            "seq": seq, "channel": channel, "phone": query["phone"] or (appointment or {}).get("phone"),
-            "appointment_no": query["appointment_no"], "due_at": (appointment or {}).get("starts_at"),
-            "green_channel": query["green_channel"], "taken_at": at,
-            # the kiosk is in the hall; a remote holder checks in on arrival
-            "checked_in_at": None if channel == "remote" else at,
-        })
-        if appointment is not None:
-            store.appointment_ticketed(appointment["appointment_no"], ticket["ticket_no"])
-            metrics.APPOINTMENTS.labels("checked_in").inc()
-        store.history(ticket, "taken", actor=actor, detail={"channel": channel}, at=at)
-        ahead = store.ahead_of(ticket, at)
-        wait = estimate(store, layout, queue_code, ahead)
-        if channel == "remote" and domain.near_turn(ahead, False):
-            store.mark_near_told(ticket, at)  # the ticket SMS already says how near it is
-        store.emit("ticket_taken", for_event(ticket, layout, ahead=ahead, position=ahead + 1,
-                                          estimated_wait_minutes=wait, taken_at=at))
-        metrics.TICKETS.labels(queue_code, channel).inc()
-        return {"ticket_no": ticket["ticket_no"], "queue_code": queue_code, "position": ahead + 1,
-                "estimated_wait_minutes": wait, "ahead": ahead, "service_day": ticket["service_day"],
-                "channel": channel}
+    appointment = None
+    if channel == "appointment":
+        appointment = check_in_appointment(store, query["appointment_no"], queue_code, at)
+    seq = store.next_ticket_seq(at.date(), queue_code)
+    ticket = store.add_ticket({
+        "service_day": at.date(), "ticket_no": domain.ticket_number(queue_code, seq), "queue_code": queue_code,
+        "seq": seq, "channel": channel, "phone": query["phone"] or (appointment or {}).get("phone"),
+        "appointment_no": query["appointment_no"], "due_at": (appointment or {}).get("starts_at"),
+        "green_channel": query["green_channel"], "taken_at": at,
+        # the kiosk is in the hall; a remote holder checks in on arrival
+        "checked_in_at": None if channel == "remote" else at,
+    })
+    if appointment is not None:
+        store.appointment_ticketed(appointment["appointment_no"], ticket["ticket_no"])
+        metrics.APPOINTMENTS.labels("checked_in").inc()
+    store.history(ticket, "taken", actor=actor, detail={"channel": channel}, at=at)
+    ahead = store.ahead_of(ticket, at)
+    wait = estimate(store, layout, queue_code, ahead)
+    if channel == "remote" and domain.near_turn(ahead, False):
+        store.mark_near_told(ticket, at)  # the ticket SMS already says how near it is
+    store.emit("ticket_taken", for_event(ticket, layout, ahead=ahead, position=ahead + 1,
+                                      estimated_wait_minutes=wait, taken_at=at))
+    metrics.TICKETS.labels(queue_code, channel).inc()
+    return {"ticket_no": ticket["ticket_no"], "queue_code": queue_code, "position": ahead + 1,
+            "estimated_wait_minutes": wait, "ahead": ahead, "service_day": ticket["service_day"],
+            "channel": channel}
 
-    return once(store, "take_ticket", query["client_ref"], query, work)
+
+def take_ticket_online(store, layout, calendar, args, at):
+    """The remote ticket form's take_ticket. No RPC entrypoint claims its
+    client_ref, and a refusal becomes a page rather than a failed call, so
+    the key is claimed here and a refusal undoes the claim with the rest."""
+    key = idempotency.key_of(args)
+
+    def take():
+        return take_ticket(store, layout, calendar, args, at)
+
+    if key is None:
+        return take()  # the form's problems, client_ref missing among them
+    try:
+        return idempotency.once(store.unit, "hall.take_ticket", key, principals.ANONYMOUS, args, take)
+    except Exception:
+        store.unit.undo()
+        raise
 
 
 def check_in_appointment(store, appointment_no, queue_code, at):
@@ -182,24 +183,21 @@ def call_next(store, layout, query, at, caller=None):
     window = check_window(layout, query["window_code"], caller)
     actor = name_of(caller)
 
-    def work():
-        store.lock_window(window.code)  # one clerk's double click never calls two tickets
-        current = store.at_window(at.date(), window.code)
-        if current:
-            raise Conflict(f"window {window.code} is serving {current[0]['ticket_no']}: finish or transfer it first")
-        with metrics.CALL_SECONDS.time():
-            called = store.call_next(at.date(), window.queues, window.code, at)
-        if called is None:
-            return None
-        store.history(called, "called", window.code, actor, at=at)
-        announce_call(store, layout, called, at)
-        if called["calls"] == 1 and called["first_called_at"] == at:
-            metrics.WAIT_SECONDS.labels(called["queue_code"]).observe((at - called["taken_at"]).total_seconds())
-        for told in store.near_turn(at.date(), window.queues, at):
-            store.emit("turn_near", for_event(told, layout, ahead=told["ahead"]))
-        return ticket_view(store, layout, called, at)
-
-    return once(store, "call_next", query["client_ref"], query, work)
+    store.lock_window(window.code)  # one clerk's double click never calls two tickets
+    current = store.at_window(at.date(), window.code)
+    if current:
+        raise Conflict(f"window {window.code} is serving {current[0]['ticket_no']}: finish or transfer it first")
+    with metrics.CALL_SECONDS.time():
+        called = store.call_next(at.date(), window.queues, window.code, at)
+    if called is None:
+        return None
+    store.history(called, "called", window.code, actor, at=at)
+    announce_call(store, layout, called, at)
+    if called["calls"] == 1 and called["first_called_at"] == at:
+        metrics.WAIT_SECONDS.labels(called["queue_code"]).observe((at - called["taken_at"]).total_seconds())
+    for told in store.near_turn(at.date(), window.queues, at):
+        store.emit("turn_near", for_event(told, layout, ahead=told["ahead"]))
+    return ticket_view(store, layout, called, at)
 
 
 def announce_call(store, layout, ticket, at):
@@ -224,19 +222,16 @@ def recall(store, layout, query, at, caller=None):
     check_window(layout, query["window_code"], caller)
     actor = name_of(caller)
 
-    def work():
-        found = held_by(store, query["ticket_no"], query["window_code"], at)
-        again = store.recall(found, at)
-        if domain.remote_unclaimed(again):
-            store.history(again, "expired", query["window_code"], actor, at=at)
-            store.emit("ticket_expired", for_event(again, layout, expired_at=at))
-            metrics.EXPIRED.labels(again["queue_code"]).inc()
-        else:
-            store.history(again, "recalled", query["window_code"], actor, at=at)
-            announce_call(store, layout, again, at)
-        return ticket_view(store, layout, again, at)
-
-    return once(store, "recall", query["client_ref"], query, work)
+    found = held_by(store, query["ticket_no"], query["window_code"], at)
+    again = store.recall(found, at)
+    if domain.remote_unclaimed(again):
+        store.history(again, "expired", query["window_code"], actor, at=at)
+        store.emit("ticket_expired", for_event(again, layout, expired_at=at))
+        metrics.EXPIRED.labels(again["queue_code"]).inc()
+    else:
+        store.history(again, "recalled", query["window_code"], actor, at=at)
+        announce_call(store, layout, again, at)
+    return ticket_view(store, layout, again, at)
 
 
 def finish(store, layout, query, at, caller=None):
@@ -245,27 +240,24 @@ def finish(store, layout, query, at, caller=None):
     if query["outcome"] == "no_show" and query["application_no"]:
         raise ValidationFailed({"application_no": ["a no-show has no application"]})
 
-    def work():
-        found = find_ticket(store, query["ticket_no"], at.date(), lock=True)
-        status = domain.ticket_status(found, at.date())
-        if status != "called":
-            raise Conflict(f"ticket {query['ticket_no']} is {status}; only a called ticket is finished")
-        check_clerk(layout.windows[found["window_code"]], caller)
-        actor = name_of(caller)
-        done = store.finish(found, query["outcome"], query["application_no"], at)
-        store.history(done, query["outcome"], done["window_code"], actor,
-                   detail={"application_no": query["application_no"]}, at=at)
-        service_seconds = round((at - done["called_at"]).total_seconds())
-        store.emit("ticket_finished", for_event(done, layout, outcome=query["outcome"], finished_at=at,
-                                             application_no=query["application_no"], service_seconds=service_seconds))
-        if query["outcome"] == "served":
-            metrics.SERVED.labels(done["window_code"]).inc()
-            metrics.SERVICE_SECONDS.labels(done["queue_code"]).observe(service_seconds)
-        else:
-            metrics.NO_SHOWS.labels(done["queue_code"]).inc()
-        return ticket_view(store, layout, done, at)
-
-    return once(store, "finish", query["client_ref"], query, work)
+    found = find_ticket(store, query["ticket_no"], at.date(), lock=True)
+    status = domain.ticket_status(found, at.date())
+    if status != "called":
+        raise Conflict(f"ticket {query['ticket_no']} is {status}; only a called ticket is finished")
+    check_clerk(layout.windows[found["window_code"]], caller)
+    actor = name_of(caller)
+    done = store.finish(found, query["outcome"], query["application_no"], at)
+    store.history(done, query["outcome"], done["window_code"], actor,
+               detail={"application_no": query["application_no"]}, at=at)
+    service_seconds = round((at - done["called_at"]).total_seconds())
+    store.emit("ticket_finished", for_event(done, layout, outcome=query["outcome"], finished_at=at,
+                                         application_no=query["application_no"], service_seconds=service_seconds))
+    if query["outcome"] == "served":
+        metrics.SERVED.labels(done["window_code"]).inc()
+        metrics.SERVICE_SECONDS.labels(done["queue_code"]).observe(service_seconds)
+    else:
+        metrics.NO_SHOWS.labels(done["queue_code"]).inc()
+    return ticket_view(store, layout, done, at)
 
 
 def transfer(store, layout, query, at, caller=None):
@@ -274,39 +266,33 @@ def transfer(store, layout, query, at, caller=None):
     if query["queue_code"] not in layout.queues:
         raise ValidationFailed({"queue_code": [f"no queue {query['queue_code']}"]})
 
-    def work():
-        found = find_ticket(store, query["ticket_no"], at.date(), lock=True)
-        status = domain.ticket_status(found, at.date())
-        if status not in ("waiting", "called"):
-            raise Conflict(f"ticket {query['ticket_no']} is {status}")
-        if status == "called":
-            check_clerk(layout.windows[found["window_code"]], caller)
-        actor = name_of(caller)
-        if found["queue_code"] == query["queue_code"]:
-            raise Conflict(f"ticket {query['ticket_no']} already waits in queue {query['queue_code']}")
-        moved = store.transfer(found, query["queue_code"])
-        store.history(moved, "transferred", found["window_code"], actor,
-                   detail={"from": found["queue_code"], "to": query["queue_code"]}, at=at)
-        store.emit("ticket_transferred", for_event(moved, layout, transferred_from=found["queue_code"]))
-        return ticket_view(store, layout, moved, at)
-
-    return once(store, "transfer", query["client_ref"], query, work)
+    found = find_ticket(store, query["ticket_no"], at.date(), lock=True)
+    status = domain.ticket_status(found, at.date())
+    if status not in ("waiting", "called"):
+        raise Conflict(f"ticket {query['ticket_no']} is {status}")
+    if status == "called":
+        check_clerk(layout.windows[found["window_code"]], caller)
+    actor = name_of(caller)
+    if found["queue_code"] == query["queue_code"]:
+        raise Conflict(f"ticket {query['ticket_no']} already waits in queue {query['queue_code']}")
+    moved = store.transfer(found, query["queue_code"])
+    store.history(moved, "transferred", found["window_code"], actor,
+               detail={"from": found["queue_code"], "to": query["queue_code"]}, at=at)
+    store.emit("ticket_transferred", for_event(moved, layout, transferred_from=found["queue_code"]))
+    return ticket_view(store, layout, moved, at)
 
 
 def check_in(store, layout, query, at, caller=None):
     """A remote ticket holder arrives in the hall (scans at the kiosk)."""
     actor = name_of(caller)
 
-    def work():
-        found = find_ticket(store, query["ticket_no"], at.date(), lock=True)
-        status = domain.ticket_status(found, at.date())
-        if status not in ("waiting", "called"):
-            raise Conflict(f"ticket {query['ticket_no']} is {status}")
-        arrived = store.check_in(found, at)
-        store.history(arrived, "checked_in", actor=actor, at=at)
-        return ticket_view(store, layout, arrived, at)
-
-    return once(store, "check_in", query["client_ref"], query, work)
+    found = find_ticket(store, query["ticket_no"], at.date(), lock=True)
+    status = domain.ticket_status(found, at.date())
+    if status not in ("waiting", "called"):
+        raise Conflict(f"ticket {query['ticket_no']} is {status}")
+    arrived = store.check_in(found, at)
+    store.history(arrived, "checked_in", actor=actor, at=at)
+    return ticket_view(store, layout, arrived, at)
 
 
 # ------------------------------------------------------------ the hall at a glance
@@ -394,42 +380,36 @@ def book(store, layout, calendar, item_code, date, slot, phone, client_ref, at, 
     if problems:
         raise ValidationFailed(problems)
 
-    def work():
-        item, day = query["item_code"], query["date"]
-        store.lock_slot(item, day, query["slot"])
-        earlier = store.booking_of_phone(item, day, query["phone"])
-        if earlier is not None:
-            raise Conflict(f"this phone already has appointment {earlier['appointment_no']} for {item} on {day}")
-        if store.booked_per_slot(item, day).get(query["slot"], 0) >= layout.capacity_of(item):
-            raise Conflict(f"slot {query['slot']} of {day} is fully booked")
-        start, end = domain.slot_times(day, query["slot"], at.tzinfo)
-        appointment = store.add_appointment({
-            "appointment_no": store.next_document("appointment", "Y", at.year), "item_code": item,
-            "queue_code": layout.queue_of_item(item), "day": day, "slot": query["slot"], "starts_at": start,
-            "ends_at": end, "phone": query["phone"], "booked_at": at})
-        store.emit("appointment_booked", appointment_event(appointment, layout, booked_at=at))
-        metrics.APPOINTMENTS.labels("booked").inc()
-        return appointment_view(appointment)
-
-    return once(store, "book", query["client_ref"], query, work)
+    item, day = query["item_code"], query["date"]
+    store.lock_slot(item, day, query["slot"])
+    earlier = store.booking_of_phone(item, day, query["phone"])
+    if earlier is not None:
+        raise Conflict(f"this phone already has appointment {earlier['appointment_no']} for {item} on {day}")
+    if store.booked_per_slot(item, day).get(query["slot"], 0) >= layout.capacity_of(item):
+        raise Conflict(f"slot {query['slot']} of {day} is fully booked")
+    start, end = domain.slot_times(day, query["slot"], at.tzinfo)
+    appointment = store.add_appointment({
+        "appointment_no": store.next_document("appointment", "Y", at.year), "item_code": item,
+        "queue_code": layout.queue_of_item(item), "day": day, "slot": query["slot"], "starts_at": start,
+        "ends_at": end, "phone": query["phone"], "booked_at": at})
+    store.emit("appointment_booked", appointment_event(appointment, layout, booked_at=at))
+    metrics.APPOINTMENTS.labels("booked").inc()
+    return appointment_view(appointment)
 
 
 def cancel_booking(store, layout, query, at, caller=None):
 
-    def work():
-        appointment = store.appointment(query["appointment_no"], lock=True)
-        if appointment is None:
-            raise NotFound(f"no appointment {query['appointment_no']}")
-        status = domain.appointment_status(appointment)
-        if status != "booked" or appointment["ends_at"] <= at:
-            raise Conflict(f"appointment {query['appointment_no']} is {status}"
-                           + (" and its slot is over" if status == "booked" else ""))
-        cancelled = store.cancel_appointment(appointment["appointment_no"], at)
-        store.emit("appointment_cancelled", appointment_event(cancelled, layout, cancelled_at=at))
-        metrics.APPOINTMENTS.labels("cancelled").inc()
-        return appointment_view(cancelled)
-
-    return once(store, "cancel_booking", query["client_ref"], query, work)
+    appointment = store.appointment(query["appointment_no"], lock=True)
+    if appointment is None:
+        raise NotFound(f"no appointment {query['appointment_no']}")
+    status = domain.appointment_status(appointment)
+    if status != "booked" or appointment["ends_at"] <= at:
+        raise Conflict(f"appointment {query['appointment_no']} is {status}"
+                       + (" and its slot is over" if status == "booked" else ""))
+    cancelled = store.cancel_appointment(appointment["appointment_no"], at)
+    store.emit("appointment_cancelled", appointment_event(cancelled, layout, cancelled_at=at))
+    metrics.APPOINTMENTS.labels("cancelled").inc()
+    return appointment_view(cancelled)
 
 
 def appointment(store, query):
@@ -491,17 +471,14 @@ def request_visit(store, layout, calendar, kind, item_code, phone, address, pref
     if problems:
         raise ValidationFailed(problems)
 
-    def work():
-        visit = store.add_visit({
-            "visit_no": store.next_document("visit", "V", at.year), "kind": query["kind"],
-            "item_code": query["item_code"], "phone": query["phone"], "address": query["address"],
-            "preferred_date": query["preferred_date"], "requested_at": at,
-            "history": [{"action": "requested", "by": actor, "at": at.isoformat()}]})
-        store.emit("visit_requested", visit_event(visit, requested_at=at))
-        metrics.VISITS.labels(visit["kind"], "requested").inc()
-        return visit_view(visit)
-
-    return once(store, "request_visit", query["client_ref"], query, work)
+    visit = store.add_visit({
+        "visit_no": store.next_document("visit", "V", at.year), "kind": query["kind"],
+        "item_code": query["item_code"], "phone": query["phone"], "address": query["address"],
+        "preferred_date": query["preferred_date"], "requested_at": at,
+        "history": [{"action": "requested", "by": actor, "at": at.isoformat()}]})
+    store.emit("visit_requested", visit_event(visit, requested_at=at))
+    metrics.VISITS.labels(visit["kind"], "requested").inc()
+    return visit_view(visit)
 
 
 def locked_visit(store, visit_no):
@@ -516,39 +493,33 @@ def assign_visit(store, layout, calendar, query, at, caller=None):
     unless another is given); the applicant is told by SMS."""
     actor = name_of(caller)
 
-    def work():
-        visit = locked_visit(store, query["visit_no"])
-        if domain.visit_status(visit) == "completed":
-            raise Conflict(f"visit {query['visit_no']} is completed")
-        day = query["scheduled_date"] or visit["preferred_date"]
-        problems = domain.visit_problems(layout, calendar, None, day, at.date())
-        if problems:
-            raise ValidationFailed({"scheduled_date": problems["preferred_date"]})
-        assigned = store.assign_visit(visit["visit_no"], query["staff"], day, at,
-                                   {"action": "scheduled", "staff": query["staff"], "date": day.isoformat(),
-                                    "by": actor, "at": at.isoformat()})
-        store.emit("visit_scheduled", visit_event(assigned, scheduled_at=at))
-        return visit_view(assigned)
-
-    return once(store, "assign_visit", query["client_ref"], query, work)
+    visit = locked_visit(store, query["visit_no"])
+    if domain.visit_status(visit) == "completed":
+        raise Conflict(f"visit {query['visit_no']} is completed")
+    day = query["scheduled_date"] or visit["preferred_date"]
+    problems = domain.visit_problems(layout, calendar, None, day, at.date())
+    if problems:
+        raise ValidationFailed({"scheduled_date": problems["preferred_date"]})
+    assigned = store.assign_visit(visit["visit_no"], query["staff"], day, at,
+                               {"action": "scheduled", "staff": query["staff"], "date": day.isoformat(),
+                                "by": actor, "at": at.isoformat()})
+    store.emit("visit_scheduled", visit_event(assigned, scheduled_at=at))
+    return visit_view(assigned)
 
 
 def complete_visit(store, layout, query, at, caller=None):
     actor = name_of(caller)
 
-    def work():
-        visit = locked_visit(store, query["visit_no"])
-        status = domain.visit_status(visit)
-        if status != "scheduled":
-            raise Conflict(f"visit {query['visit_no']} is {status}; a visit is completed after it is scheduled")
-        done = store.complete_visit(visit["visit_no"], query["application_no"], at,
-                                 {"action": "completed", "application_no": query["application_no"],
-                                  "by": actor, "at": at.isoformat()})
-        store.emit("visit_completed", visit_event(done, completed_at=at, application_no=query["application_no"]))
-        metrics.VISITS.labels(done["kind"], "completed").inc()
-        return visit_view(done)
-
-    return once(store, "complete_visit", query["client_ref"], query, work)
+    visit = locked_visit(store, query["visit_no"])
+    status = domain.visit_status(visit)
+    if status != "scheduled":
+        raise Conflict(f"visit {query['visit_no']} is {status}; a visit is completed after it is scheduled")
+    done = store.complete_visit(visit["visit_no"], query["application_no"], at,
+                             {"action": "completed", "application_no": query["application_no"],
+                              "by": actor, "at": at.isoformat()})
+    store.emit("visit_completed", visit_event(done, completed_at=at, application_no=query["application_no"]))
+    metrics.VISITS.labels(done["kind"], "completed").inc()
+    return visit_view(done)
 
 
 def visits(store, query):

@@ -180,6 +180,6 @@ class HallService:
 
     @http("POST", "/hall/ticket")
     def ticket_form_taken(self, request):
-        return screen.take_remote_ticket(request, lambda args: cases.take_ticket(
+        return screen.take_remote_ticket(request, lambda args: cases.take_ticket_online(
             self.store, self.hall.layout, self.calendar(), args, cases.now()), self.hall.layout)
 

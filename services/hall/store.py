@@ -2,7 +2,6 @@
 from psycopg.types.json import Jsonb
 
 from onewindow.db import Store
-from onewindow.retention import delete_in_batches
 
 from . import domain
 
@@ -19,26 +18,6 @@ WAITING = "t.service_day = %(today)s AND t.called_at IS NULL AND t.outcome IS NU
 
 
 class HallStore(Store):
-    # ------------------------------------------------------------ idempotency
-
-    def claim(self, method, client_ref, arguments):
-        """Claim a client_ref for this call. Returns None when claimed (go
-        ahead), else the earlier call's row: a concurrent first call holding
-        the key is waited for by the unique index."""
-        row = self.one(
-            "INSERT INTO requests (method, client_ref, arguments) VALUES (%s, %s, %s) "
-            "ON CONFLICT (method, client_ref) DO NOTHING RETURNING method",
-            (method, client_ref, Jsonb(arguments)),
-        )
-        if row is not None:
-            return None
-        return self.one("SELECT arguments, result FROM requests WHERE method = %s AND client_ref = %s",
-                        (method, client_ref))
-
-    def remember(self, method, client_ref, result):
-        self.execute("UPDATE requests SET result = %s WHERE method = %s AND client_ref = %s",
-                     (Jsonb(result), method, client_ref))
-
     # ------------------------------------------------------------ numbers
 
     def next_ticket_seq(self, day, queue_code):
@@ -255,13 +234,12 @@ class HallStore(Store):
     # ------------------------------------------------------------ retention
 
     def purge(self, older_than):
-        """Idempotency records past retention go (their arguments hold
-        phones and addresses); phones kept longer are masked and a visit's
-        address removed (the figures stay). A visit never completed counts
-        from its scheduled or preferred day."""
+        """Phones kept past retention are masked and a visit's address
+        removed (the figures stay); the platform's retention removes the
+        idempotency records, whose results hold phones. A visit never
+        completed counts from its scheduled or preferred day."""
         masked = "left(phone, 3) || '****' || right(phone, 4)"
         return {
-            "requests": delete_in_batches(self.unit, "requests", "at < %s", (older_than,)),
             "ticket_phones": self.execute("UPDATE tickets SET phone = NULL WHERE phone IS NOT NULL AND taken_at < %s",
                                           (older_than,)).rowcount,
             "appointment_phones": self.execute(

@@ -57,7 +57,7 @@ def ref():
 
 
 TABLES = ("tickets", "ticket_counters", "ticket_history", "appointments", "appointment_slots", "visits",
-          "requests", "document_counters", "outbox", "inbox")
+          "idempotency_keys", "document_counters", "outbox", "inbox")
 
 
 @pytest.fixture(scope="session")

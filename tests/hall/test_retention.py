@@ -19,8 +19,8 @@ def test_personal_data_past_retention_is_removed_or_masked(extra_database):
     try:
         with UnitOfWork(pool, "hall") as unit:
             for name, at in (("old", old), ("new", recent)):
-                unit.execute("INSERT INTO requests (method, client_ref, arguments, at) VALUES ('take', %s, %s, %s)",
-                             (name, Jsonb({"phone": PHONE}), at))
+                unit.execute("INSERT INTO idempotency_keys (method, key, principal, fingerprint, result, created_at) "
+                             "VALUES ('hall.take_ticket', %s, 'window', '', %s, %s)", (name, Jsonb({"phone": PHONE}), at))
                 unit.execute("INSERT INTO tickets (service_day, ticket_no, queue_code, seq, channel, phone, taken_at) "
                              "VALUES (%s, %s, 'A', 1, 'remote', %s, %s)", (at.date(), name, PHONE, at))
                 unit.execute("INSERT INTO appointments (appointment_no, item_code, queue_code, day, slot, starts_at, "
@@ -34,11 +34,11 @@ def test_personal_data_past_retention_is_removed_or_masked(extra_database):
                              (name, PHONE, preferred, completed))
         with UnitOfWork(pool, "hall") as unit:
             done = retention.purge(unit, HallStore(unit))
-        assert {k: done[k] for k in ("requests", "ticket_phones", "appointment_phones", "visits")} == \
-            {"requests": 1, "ticket_phones": 1, "appointment_phones": 1, "visits": 2}
+        assert {k: done[k] for k in ("idempotency_keys", "ticket_phones", "appointment_phones", "visits")} == \
+            {"idempotency_keys": 1, "ticket_phones": 1, "appointment_phones": 1, "visits": 2}
         with UnitOfWork(pool, "hall") as unit:
             assert retention.purge(unit, HallStore(unit))["visits"] == 0  # masked once
-            requests = [r["client_ref"] for r in unit.all("SELECT client_ref FROM requests")]
+            requests = [r["key"] for r in unit.all("SELECT key FROM idempotency_keys")]
             tickets = {r["ticket_no"]: r["phone"] for r in unit.all("SELECT ticket_no, phone FROM tickets")}
             appointments = {r["appointment_no"]: r["phone"] for r in unit.all("SELECT * FROM appointments")}
             visits = {r["visit_no"]: (r["phone"], r["address"]) for r in unit.all("SELECT * FROM visits")}

@@ -55,3 +55,9 @@ def test_the_web_form_takes_a_remote_ticket_once_and_lists_every_problem(hall):
     bad = requests.post(f"{hall.base}/hall/ticket", data={"queue_code": "Q", "phone": "12"}, timeout=5)
     assert bad.status_code == 400
     assert "queue_code" in bad.text and "phone" in bad.text and "client_ref" in bad.text
+    # a refused form leaves its client_ref free: corrected, the same page takes its ticket
+    fixed = {"queue_code": "B", "phone": "12", "client_ref": client_ref + "2"}
+    assert requests.post(f"{hall.base}/hall/ticket", data=fixed, timeout=5).status_code == 400
+    fixed["phone"] = "13800000078"
+    taken = requests.post(f"{hall.base}/hall/ticket", data=fixed, timeout=5)
+    assert taken.status_code == 201 and '<strong id="ticket-no">B002</strong>' in taken.text
