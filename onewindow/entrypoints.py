@@ -251,6 +251,14 @@ class ExclusiveWebServer(WebServer):
             self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
             self._gt = self.container.spawn_managed_thread(self.run)
 
+    def kill(self):
+        """nameko closes the socket on stop only: a killed container (a test's
+        hostile input) would keep its port, unserved."""
+        self._is_accepting = False
+        if self._sock is not None:
+            self._sock.close()
+        super().kill()
+
 
 class CommittingHttp(HttpRequestHandler):
     """nameko's HTTP entrypoint, committing before the response goes out."""

@@ -58,6 +58,9 @@ def test_a_held_port_is_refused_to_others_and_open_to_its_server():
             server.stop()
         server = container_on(port)  # and again, as a restarted service
         server.start()
+        server.kill()
+        server = container_on(port)  # and after a kill
+        server.start()
         server.stop()
     finally:
         held.close()
