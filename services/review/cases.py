@@ -135,9 +135,9 @@ def record(store, task, calendar, decision, reviewer, acting_for, opinion, legal
            result=None, by=None):
     """Write one decision, its audit entry, its events and metrics."""
     status = domain.STATUS_OF_DECISION[decision]
-    decided_at = store.record_decision(task["task_id"], status, decision, opinion, legal_basis, missing_materials,
-                                    reviewer, acting_for, result)["decided_at"]
-    after = store.task(task["task_id"])
+    after = store.record_decision(task["task_id"], status, decision, opinion, legal_basis, missing_materials,
+                                  reviewer, acting_for, result)
+    decided_at = after["decided_at"]
     store.audit(task["application_no"], reviewer, "decided" if decision != domain.DEEMED else "deemed_approved",
              task["task_id"], task["department"], acting_for=acting_for, before=snapshot(task), after=snapshot(after),
              by=by)
@@ -219,12 +219,9 @@ def decide(store, calendar, data, by=None):
                                                        if p not in problems[f"missing_materials.{index}"]]
     if problems:
         raise ValidationFailed(problems)
+    # A repeated client_ref never gets here: the rpc entrypoint answered it
+    # from the platform's idempotency_keys.
     task, application = own_task(store, args["task_id"], args["department"], task)
-    first = store.decision_by_ref(args["client_ref"])
-    if first is not None:
-        if first["task_id"] != task["task_id"]:
-            raise Conflict(f"client_ref {args['client_ref']} was used for another task")
-        return first["result"]
     task = store.task(task["task_id"])  # as it is now that the case is ours
     roster = store.roster(task["department"])
     if task["status"] != "open":
@@ -240,12 +237,9 @@ def decide(store, calendar, data, by=None):
         materials, _ = domain.normalize_materials(args["missing_materials"], application["materials"])
     after = record(store, task, calendar, args["decision"], args["reviewer"], acting_for, args["opinion"],
                    args["legal_basis"], materials, args["result"], by)
+    # conclude moots open tasks only: this one, decided, stays as recorded
     status = conclude(store, application, args["reviewer"], by)
-    after = store.task(task["task_id"])
-    result = {"task": task_view(after, roster), "application_status": status}
-    if not store.keep_decision_result(args["client_ref"], task["task_id"], args["decision"], result):
-        raise Conflict(f"client_ref {args['client_ref']} was used for another task")
-    return result
+    return {"task": task_view(after, roster), "application_status": status}
 
 
 def accept(store, data):

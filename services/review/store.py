@@ -124,10 +124,11 @@ class ReviewStore(Store):
 
     def record_decision(self, task_id, status, decision, opinion, legal_basis, missing_materials, reviewer,
                         acting_for, result=None):
+        """The task as decided."""
         return self.one(
-            "UPDATE tasks SET status = %s, decision = %s, opinion = %s, legal_basis = %s, missing_materials = %s, "
+            "UPDATE tasks t SET status = %s, decision = %s, opinion = %s, legal_basis = %s, missing_materials = %s, "
             "reviewer = %s, acting_for = %s, result = %s, decided_at = now(), updated_at = now() "
-            "WHERE task_id = %s RETURNING decided_at",
+            f"WHERE t.task_id = %s RETURNING {TASK_COLUMNS}",
             (status, decision, opinion, legal_basis,
              jsonb(missing_materials) if missing_materials is not None else None,
              reviewer, acting_for, jsonb(result) if result is not None else None, task_id),
@@ -182,18 +183,6 @@ class ReviewStore(Store):
         )
 
     # ------------------------------------------------------------ idempotency of decide
-
-    def decision_by_ref(self, client_ref):
-        return self.one("SELECT * FROM decisions WHERE client_ref = %s", (client_ref,))
-
-    def keep_decision_result(self, client_ref, task_id, decision, result):
-        """Remember the first result of a client_ref; False if it was already taken."""
-        row = self.one(
-            "INSERT INTO decisions (client_ref, task_id, decision, result) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (client_ref) DO NOTHING RETURNING client_ref",
-            (client_ref, task_id, decision, jsonb(result)),
-        )
-        return row is not None
 
     # ------------------------------------------------------------ rosters (AB岗 with pools)
 
