@@ -157,7 +157,7 @@ class EventTap:
     now and then, so an event missed meanwhile costs only a few seconds."""
 
     BINDINGS = [("intake", "application_completed"), ("review", "materials_requested"),
-                ("fees", "bill_issued"), ("notify", "message_status")]
+                ("fees", "bill_issued"), ("notify", "message_statuses")]
 
     def __init__(self, amqp_uri):
         self.amqp_uri = amqp_uri
@@ -197,9 +197,14 @@ class EventTap:
                 eventlet.sleep(1)
 
     def _on_message(self, body, message):
-        number = body.get("application_no") if isinstance(body, dict) else None
-        if number is not None:
-            self.waiter(number).put((message.delivery_info.get("routing_key"), body))
+        kind = message.delivery_info.get("routing_key")
+        # notify tells several texts' statuses at once: each goes to its case as one text's
+        told = ([("message_status", m) for m in body.get("messages") or [] if isinstance(m, dict)]
+                if kind == "message_statuses" and isinstance(body, dict) else [(kind, body)])
+        for kind, body in told:
+            number = body.get("application_no") if isinstance(body, dict) else None
+            if number is not None:
+                self.waiter(number).put((kind, body))
         message.ack()
 
 

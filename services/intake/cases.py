@@ -486,20 +486,21 @@ def on_fees_event(store, event_type, event):
     settle(store, case, {"bill": bill, "bill_status": status}, at=event_instant(event, "paid_at", "waived_at"))
 
 
-def on_message_status(store, event):
-    if not event.get("application_no"):
-        return
-    # No lock on the case: a notice is a row of its own, and three of them
-    # a case must not queue behind its decisions and payments.
-    recorded = store.record_notice({
-        "message_id": str(event["message_id"]), "application_no": event["application_no"],
-        "source_event_id": event.get("source_event_id"), "template": event.get("template"),
-        "status": event.get("status"), "segments": event.get("segments"),
-        "phone_masked": event.get("phone_masked"), "text": event.get("text"),
-        "at": event.get("at") or event.get("occurred_at"),
-    })
-    if not recorded:
-        raise PrerequisiteMissing(f"application {event['application_no']} not known to intake yet")
+def on_message_statuses(store, event):
+    """notify's statuses of the texts one of its transactions settled, each
+    kept as its case's notice. No lock on the cases: a notice is a row of
+    its own, and three of them a case must not queue behind its decisions
+    and payments."""
+    notices = [{
+        "message_id": str(status["message_id"]), "application_no": status["application_no"],
+        "source_event_id": status.get("source_event_id"), "template": status.get("template"),
+        "status": status.get("status"), "segments": status.get("segments"),
+        "phone_masked": status.get("phone_masked"), "text": status.get("text"),
+        "at": status.get("at") or event.get("occurred_at"),
+    } for status in event.get("messages") or [] if status.get("application_no")]  # a hall ticket's has none
+    unknown = domain.unrecorded_cases(notices, store.record_notices(notices))
+    if unknown:
+        raise PrerequisiteMissing(f"applications {', '.join(unknown)} not known to intake yet")
 
 
 # ------------------------------------------------------------------ reading

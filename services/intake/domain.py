@@ -463,3 +463,31 @@ def complaint_actions(complaint, today, calendar):
     if reading.level == "red" and complaint["noticed_on"] is None:
         actions.append("notice")
     return actions, reading
+
+
+# ------------------------------------------------------------------ SMS notices
+
+# A text's status moves on from queued or sent to delivered or failed, and a
+# final one stands: notify's events may come late or twice, never to undo it.
+FINAL_NOTICE = ("delivered", "failed")
+PASSING_NOTICE = ("queued", "sent")
+
+
+def later_notice(kept, new):
+    """Of two statuses of one text, the one that stands: the newer, unless it
+    would put a final status back to a passing one."""
+    return kept if kept["status"] in FINAL_NOTICE and new["status"] in PASSING_NOTICE else new
+
+
+def latest_notices(notices):
+    """One notice per text, the one that stands, in the order texts came."""
+    latest = {}
+    for notice in notices:
+        kept = latest.get(notice["message_id"])
+        latest[notice["message_id"]] = notice if kept is None else later_notice(kept, notice)
+    return list(latest.values())
+
+
+def unrecorded_cases(notices, recorded):
+    """The cases of the notices whose message_id is not among `recorded`."""
+    return sorted({n["application_no"] for n in notices if n["message_id"] not in recorded})

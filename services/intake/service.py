@@ -179,9 +179,15 @@ class IntakeService:
 
     # a notice is upserted by message_id, the later status winning: an
     # event applied twice changes nothing, so it needs no inbox row
+    @event_handler("notify", "message_statuses", repeatable=True, batched=True)
+    def on_message_statuses(self, event):
+        cases.on_message_statuses(self.store, event)
+
+    # One message_status a text was what notify sent before message_statuses:
+    # heard still, so that an upgrade loses none left in this queue.
     @event_handler("notify", "message_status", repeatable=True, batched=True)
     def on_message_status(self, event):
-        cases.on_message_status(self.store, event)
+        cases.on_message_statuses(self.store, {"messages": [event], "occurred_at": event.get("occurred_at")})
 
     # ---------------------------------------------------------------- gauges
 

@@ -172,19 +172,27 @@ class IntakeStore(Store):
         return self.all("SELECT at, source, event_type, summary, detail, by FROM case_history "
                         "WHERE application_no = %s ORDER BY at, id", (application_no,))
 
-    def record_notice(self, notice):
-        """The latest status of one SMS (a later status replaces an earlier).
-        False when the case is not known here (yet)."""
-        return self.one(
+    def record_notices(self, notices):
+        """The status of each SMS that stands (domain.later_notice), in one
+        statement. The message_ids recorded: a case not known here (yet)
+        records none."""
+        latest = domain.latest_notices(notices)  # one row each: a statement may not touch a row twice
+        if not latest:
+            return set()
+        return {row["message_id"] for row in self.all(
             "INSERT INTO case_notices (message_id, application_no, source_event_id, template, status, segments, "
-            "phone_masked, text, at) SELECT %(message_id)s, %(application_no)s, %(source_event_id)s, %(template)s, "
-            "%(status)s, %(segments)s::integer, %(phone_masked)s, %(text)s, %(at)s "
-            "WHERE EXISTS (SELECT 1 FROM applications WHERE application_no = %(application_no)s) "
+            "phone_masked, text, at) SELECT n.message_id, n.application_no, n.source_event_id, n.template, n.status, "
+            "n.segments, n.phone_masked, n.text, n.at FROM jsonb_to_recordset(%(notices)s) AS n(message_id text, "
+            "application_no text, source_event_id text, template text, status text, segments integer, "
+            "phone_masked text, text text, at text) "
+            "WHERE EXISTS (SELECT 1 FROM applications a WHERE a.application_no = n.application_no) "
+            # domain.later_notice, against the stored one
             "ON CONFLICT (message_id) DO UPDATE SET "
-            "status = CASE WHEN case_notices.status IN ('delivered', 'failed') AND EXCLUDED.status IN ('queued', 'sent') "
+            "status = CASE WHEN case_notices.status = ANY(%(final)s) AND EXCLUDED.status = ANY(%(passing)s) "
             "THEN case_notices.status ELSE EXCLUDED.status END, "
-            "at = CASE WHEN case_notices.status IN ('delivered', 'failed') AND EXCLUDED.status IN ('queued', 'sent') "
-            "THEN case_notices.at ELSE EXCLUDED.at END RETURNING message_id", notice) is not None
+            "at = CASE WHEN case_notices.status = ANY(%(final)s) AND EXCLUDED.status = ANY(%(passing)s) "
+            "THEN case_notices.at ELSE EXCLUDED.at END RETURNING message_id",
+            {"notices": Jsonb(latest), "final": list(domain.FINAL_NOTICE), "passing": list(domain.PASSING_NOTICE)})}
 
     def notices(self, application_no):
         return self.all("SELECT message_id, template, status, segments, phone_masked, text, at "

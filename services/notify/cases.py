@@ -59,6 +59,7 @@ def apply_receipt(store, report):
                 "kept_until_sent": True}
     if message["status"] == "sent":
         message = _settle(store, message, report["status"], report["reason"])
+        store.emit_statuses([message])
     elif message["status"] != report["status"]:
         # a receipt after a final one changes nothing; the first one stands
         log.warning("receipt %s for message %s already %s; ignored", report["status"],
@@ -67,14 +68,14 @@ def apply_receipt(store, report):
 
 
 def apply_early_receipt(store, sent, early):
-    """Just recorded as sent: apply the receipt that came first, if any
-    (taken with the send's record, store.record_sent)."""
-    return _settle(store, sent, early["status"], early["reason"]) if early else sent
+    """Just recorded as sent: apply the receipt that came first (taken with
+    the send's record, store.record_sent). The message as settled; its
+    status is the caller's to emit, with the rest of its record."""
+    return _settle(store, sent, early["status"], early["reason"])
 
 
 def _settle(store, message, status, reason):
     message = store.apply_receipt(message["message_id"], status, f"provider receipt: {reason or 'undelivered'}")
-    store.emit_status(message)
     sms_metrics.counted(message["template"], message["status"], message["segments"])
     return message
 

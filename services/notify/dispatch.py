@@ -203,15 +203,19 @@ class Sender:
             # the rest are blind writes but the receipts' and failures' reads:
             # they and the commit go in one round trip
             unit.pipelined()
+            settled = []
             for sent, early in recorded:
-                store.emit_status(sent)
+                settled.append(sent)
                 sms_metrics.counted(sent["template"], "sent", sent["segments"])
-                cases.apply_early_receipt(store, sent, early)
+                if early:
+                    settled.append(cases.apply_early_receipt(store, sent, early))
             for attempt in attempts:
                 if attempt.error is not None:
-                    self.record_failure(store, attempt)
+                    settled.append(self.record_failure(store, attempt))
+            store.emit_statuses([message for message in settled if message is not None])
 
     def record_failure(self, store, attempt):
+        """The message if it failed for good, else None (queued again)."""
         settings, message, error = self.settings, attempt.message, attempt.error
         sms_metrics.PROVIDER_FAILURES.labels(attempt.provider, error.reason).inc()
         plan = domain.after_failure(
@@ -231,12 +235,12 @@ class Sender:
         if plan.status == "failed":
             failed = store.mark_failed(message["message_id"], plan.reason[:500])
             if failed is not None:
-                store.emit_status(failed)
                 sms_metrics.counted(failed["template"], "failed", failed["segments"])
-            return
+            return failed
         sms_metrics.RETRIES.labels(plan.provider).inc()
         store.mark_retry(message["message_id"], message["lease_token"], plan.provider, plan.provider_attempts,
                          plan.delay, str(error)[:500], maybe_sent_by=attempt.provider if error.maybe_sent else None)
+        return None
 
     def update_backlog(self):
         with self.units() as unit:

@@ -283,9 +283,14 @@ class NotifyStore(Store):
 
     # ------------------------------------------------------------- events
 
-    def emit_status(self, message, at=None):
-        """message_status for intake's case record."""
-        return self.emit("message_status", {
+    def emit_statuses(self, messages):
+        """message_statuses for intake's case records: one event for what
+        one transaction settled (a sender's record holds several texts), not
+        one each, for each event is a delivery, an ack and an outbox row.
+        In the order given: a text sent and delivered at once comes twice."""
+        if not messages:
+            return None
+        return self.emit("message_statuses", {"messages": [{
             "application_no": message["application_no"],
             "message_id": message["message_id"],
             "source_event_id": message["event_id"],
@@ -298,5 +303,5 @@ class NotifyStore(Store):
             "phone_masked": personal.mask_phone(message["phone"]),
             "text": message["text"],
             "failure_reason": message["failure_reason"],
-            "at": at or message["updated_at"],
-        })
+            "at": message["updated_at"],
+        } for message in messages]})

@@ -100,12 +100,21 @@ def test_parallel_review_to_payment_kept_current_from_events(intake, rpc, outbox
     publish("review", "review_completed", {"application_no": no, "outcome": "approved", "rejections": [],
                                            "completed_at": "2026-03-02T10:30:00+08:00"})
     wait(lambda: status_of(rpc, no) == "completed", message="completed")
-    publish("notify", "message_status", {"application_no": no, "message_id": f"m-{no}", "source_event_id": "x",
-                                         "template": "result", "status": "delivered", "segments": 1,
-                                         "phone_masked": "139****5678", "text": "【政务服务中心】您的办件已办结",
-                                         "at": "2026-03-02T10:31:00+08:00"})
-    record = wait(lambda: (lambda r: r if r["notices"] else None)(rpc.intake.get(no)), message="notice recorded")
-    assert record["notices"][0]["status"] == "delivered"
+    text = {"application_no": no, "source_event_id": "x", "template": "result", "segments": 1,
+            "phone_masked": "139****5678", "text": "【政务服务中心】您的办件已办结"}
+    # one text as a notify before message_statuses told it, then two together,
+    # the first of them sent and delivered at once (a late "sent" never undoes "delivered")
+    publish("notify", "message_status", dict(text, message_id=f"m1-{no}", status="sent",
+                                             at="2026-03-02T10:30:30+08:00"))
+    wait(lambda: rpc.intake.get(no)["notices"], message="the first notice")
+    publish("notify", "message_statuses", {"messages": [
+        dict(text, message_id=f"m2-{no}", status="sent", at="2026-03-02T10:31:00+08:00"),
+        dict(text, message_id=f"m2-{no}", status="delivered", at="2026-03-02T10:31:05+08:00"),
+        dict(text, message_id=f"m1-{no}", status="delivered", at="2026-03-02T10:31:10+08:00"),
+        dict(text, message_id=f"m2-{no}", status="sent", at="2026-03-02T10:31:00+08:00")]})
+    record = wait(lambda: (lambda r: r if {n["status"] for n in r["notices"]} == {"delivered"} else None)(
+        rpc.intake.get(no)), message="notices recorded")
+    assert sorted(n["message_id"] for n in record["notices"]) == [f"m1-{no}", f"m2-{no}"]
     assert [e["outcome"] for e in outbox(no, "application_completed")] == ["approved"]
     assert {h["event_type"] for h in record["history"]} >= {"accepted", "task_decided", "task_warning",
                                                              "bill_paid", "review_completed", "concluded"}

@@ -14,6 +14,10 @@ import pytest
 
 from services.notify.service import NotifyService
 
+# every text's status in notify's outbox, one row `m` each, in the order told
+STATUSES = ("FROM outbox, jsonb_array_elements(payload->'messages') WITH ORDINALITY AS e(m, i) "
+            "WHERE event_type = 'message_statuses'")
+
 
 def new_phone():
     return "139" + "".join(random.choice("0123456789") for _ in range(8))

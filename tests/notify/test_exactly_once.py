@@ -13,7 +13,7 @@ from services.notify.dispatch import Sender
 from services.notify.settings import Settings
 from services.notify.store import NotifyStore
 
-from .conftest import accepted, new_application_no, new_phone
+from .conftest import STATUSES, accepted, new_application_no, new_phone
 from .test_providers import attempts_of, http_settings
 
 
@@ -99,8 +99,8 @@ def test_a_receipt_before_the_send_is_recorded_is_kept_and_applied(own_notify_db
     sender(units, Recording(before_answer=receipt_first)).run_once()
     with units() as unit:
         row = unit.one("SELECT status, delivered_at FROM messages WHERE message_id = %s", (message_id,))
-        statuses = [r["payload"]["status"] for r in unit.all(
-            "SELECT payload FROM outbox WHERE event_type = 'message_status' ORDER BY id")]
+        statuses = [r["m"]["status"] for r in unit.all(
+            f"SELECT m {STATUSES} ORDER BY id, i")]
         assert unit.all("SELECT * FROM early_receipts") == []
     assert row["status"] == "delivered" and row["delivered_at"] is not None
     assert statuses == ["sent", "delivered"]

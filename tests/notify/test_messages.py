@@ -11,13 +11,13 @@ from onewindow import links
 from onewindow import metrics as platform_metrics
 from services.notify import domain
 
-from .conftest import accepted, event, new_application_no, new_phone
+from .conftest import STATUSES, accepted, event, new_application_no, new_phone
 
 
 def status_events(notify_sql, application_no):
-    return [r["payload"] for r in notify_sql(
-        "SELECT payload FROM outbox WHERE event_type = 'message_status' AND payload->>'application_no' = %s "
-        "ORDER BY id", (application_no,))]
+    return [r["m"] for r in notify_sql(
+        f"SELECT m {STATUSES} "
+        "AND m->>'application_no' = %s ORDER BY id, i", (application_no,))]
 
 
 PORTAL = "https://zwfw.example.gov.cn"
@@ -60,7 +60,7 @@ def test_an_applicant_hears_of_every_step_once(start_notify, publish_event, rpc,
         assert m["phone_masked"] == phone[:3] + "****" + phone[-4:]
         assert m["provider"] == "local" and m["provider_message_id"]
     # intake hears of each message sent, for its case record
-    wait(lambda: len(status_events(notify_sql, no)) == 5, message="message_status events")
+    wait(lambda: len(status_events(notify_sql, no)) == 5, message="message_statuses events")
     for payload in status_events(notify_sql, no):
         assert payload["status"] == "sent" and phone not in json.dumps(payload, ensure_ascii=False)
         assert payload["source_event_id"] == by_template[payload["template"]]["event_id"]

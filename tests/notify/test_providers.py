@@ -2,7 +2,7 @@
 recovers: retries with backoff, failover, terminal failures recorded."""
 from services.notify import metrics as sms_metrics
 
-from .conftest import accepted, new_application_no, new_phone
+from .conftest import STATUSES, accepted, new_application_no, new_phone
 
 
 def http_settings(gw, prefix="SMS_HTTP_", **extra):
@@ -75,8 +75,8 @@ def test_a_refused_number_fails_for_good_with_its_reason(start_notify, gateway, 
     publish_event("intake", "application_accepted", accepted(no, phone))
     [message] = sent(no, 1, status="failed")
     assert message["attempts"] == 1 and "INVALID_PHONE" in message["failure_reason"]
-    wait(lambda: notify_sql("SELECT 1 FROM outbox WHERE event_type = 'message_status' "
-                            "AND payload->>'application_no' = %s AND payload->>'status' = 'failed'", (no,)),
+    wait(lambda: notify_sql(f"SELECT 1 {STATUSES} "
+                            "AND m->>'application_no' = %s AND m->>'status' = 'failed'", (no,)),
          message="the failure reported to intake")
 
 
