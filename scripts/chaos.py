@@ -459,8 +459,11 @@ def check(plans, centre, applied, elapsed, sink, still_in_flight, caller_uri):
     # lost also: accepted, but not concluded (as the applicant saw it) by the deadline
     unconcluded = [p.application_no for p in accepted if p.outcome is None]
     stuck = [where_is(no) for no in unconcluded[:10]]
-    decided_twice = count("review", "SELECT count(*) AS n FROM (SELECT task_id FROM decisions "
-                                    "GROUP BY task_id HAVING count(*) > 1) t")
+    # a task is decided once, and once more after each restart (补正 supplemented)
+    decided_twice = count("review", "SELECT count(*) AS n FROM (SELECT task_id FROM history "
+                                    "WHERE action IN ('decided', 'deemed_approved', 'restarted') GROUP BY task_id "
+                                    "HAVING count(*) FILTER (WHERE action <> 'restarted') "
+                                    "> 1 + count(*) FILTER (WHERE action = 'restarted')) t")
     booked_twice = count("fees", "SELECT count(*) AS n FROM (SELECT bill_no, kind FROM journal_entries "
                                  "GROUP BY bill_no, kind HAVING count(*) > 1) t")
     duplicates = sum(count(s, "SELECT coalesce(sum(duplicates), 0) AS n FROM inbox") for s in CENTRE.names)
