@@ -63,11 +63,17 @@ def claim(unit, method, key, principal, arguments):
 
 def once(unit, method, key, principal, arguments, work):
     """The result of `work()`, run by the key's first call only: a repeat
-    gets the first result (claim, then keep)."""
+    gets the first result (claim, then keep). A first call that fails undoes
+    the unit, its claim with it, so the key stays free even where the caller
+    catches the error (a form that shows the refusal and commits)."""
     first = claim(unit, method, key, principal, arguments)
     if first is not None:
         return first
-    result = wire(work())
+    try:
+        result = wire(work())
+    except Exception:
+        unit.undo()
+        raise
     keep(unit, method, key, result)
     return result
 

@@ -112,9 +112,8 @@ def take_ticket(store, layout, calendar, args, at, caller=None):
 
 
 def take_ticket_online(store, layout, calendar, args, at):
-    """The remote ticket form's take_ticket. No RPC entrypoint claims its
-    client_ref, and a refusal becomes a page rather than a failed call, so
-    the key is claimed here and a refusal undoes the claim with the rest."""
+    """The remote ticket form's take_ticket: no RPC entrypoint claims its
+    client_ref, so it is claimed here (a refusal leaves it free)."""
     key = idempotency.key_of(args)
 
     def take():
@@ -122,11 +121,7 @@ def take_ticket_online(store, layout, calendar, args, at):
 
     if key is None:
         return take()  # the form's problems, client_ref missing among them
-    try:
-        return idempotency.once(store.unit, "hall.take_ticket", key, principals.ANONYMOUS, args, take)
-    except Exception:
-        store.unit.undo()
-        raise
+    return idempotency.once(store.unit, "hall.take_ticket", key, principals.ANONYMOUS, args, take)
 
 
 def check_in_appointment(store, appointment_no, queue_code, at):
