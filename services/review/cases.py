@@ -189,15 +189,16 @@ def roster(store, department):
 
 
 def own_task(store, task_id, department, read=None):
-    """(task, its case locked) for a change by `department`: NotFound for an
-    unknown task, Forbidden for another department's. `read`: the task as
-    the caller has just read it, not read again."""
+    """(task as it is once its case is locked, the case) for a change by
+    `department`: NotFound for an unknown task, Forbidden for another
+    department's. `read`: the task as the caller has just read it, not read
+    again before the lock."""
     task = read or store.task(task_id)
     if task is None:
         raise NotFound(f"no review task {task_id}")
     if task["department"] != department:
         raise Forbidden(f"task {task['task_id']} belongs to another department")
-    return task, store.lock_application(task["application_no"])
+    return store.lock_application_of(task)
 
 
 def decide(store, calendar, data, by=None):
@@ -222,7 +223,6 @@ def decide(store, calendar, data, by=None):
     # A repeated client_ref never gets here: the rpc entrypoint answered it
     # from the platform's idempotency_keys.
     task, application = own_task(store, args["task_id"], args["department"], task)
-    task = store.task(task["task_id"])  # as it is now that the case is ours
     roster = store.roster(task["department"])
     if task["status"] != "open":
         if task["decision"] == args["decision"]:
@@ -420,9 +420,8 @@ def foresee(store, day, calendar, escalate_after, timeline_from=None):
 
 def deem(store, task, calendar):
     """超时默认: the system approves an overdue task of a deemed-approval department."""
-    record(store, task, calendar, domain.DEEMED, domain.SYSTEM, None,
-           f"超时默认通过: no decision by the due date {task['due_date'].isoformat()}")
-    decided = store.task(task["task_id"])
+    decided = record(store, task, calendar, domain.DEEMED, domain.SYSTEM, None,
+                     f"超时默认通过: no decision by the due date {task['due_date'].isoformat()}")
     store.emit("task_deemed_approved", {
         "application_no": task["application_no"], "task_id": task["task_id"],
         "department": task["department"], "department_name": task["department_name"],
@@ -537,7 +536,6 @@ def extend(store, calendar, args, by, today_=None):
             raise Conflict(f"client_ref {args['client_ref']} was used for another task")
         return {"task": task_view(first, store.roster(first["department"]))}
     task, application = own_task(store, args["task_id"], args["department"])
-    task = store.task(task["task_id"])  # as it is now that the case is ours
     plan, refusal, problems = domain.extension(task, args["working_days"], application["legal_limit_days"],
                                                today_ or today(), calendar)
     if problems:

@@ -16,6 +16,8 @@ TASK_COLUMNS = (
     "t.clock, t.warning_level, t.decision, t.opinion, t.legal_basis, t.missing_materials, "
     "t.reviewer, t.acting_for, t.decided_at, t.created_at, t.updated_at, t.extension, t.result"
 )
+TASK = f"SELECT {TASK_COLUMNS} FROM tasks t WHERE t.task_id = %s"
+LOCK_APPLICATION = "SELECT * FROM applications WHERE application_no = %s FOR NO KEY UPDATE"
 # what a department's list shows beside each task; green channel (绿色通道) first
 LISTED_COLUMNS = (
     f"{TASK_COLUMNS}, a.item_code, a.item_name, a.accepted_on, a.status AS application_status, "
@@ -57,8 +59,17 @@ class ReviewStore(Store):
         """The application row, locked: decisions and supervision of one case
         happen one after the other, so concurrent ones all count. FOR NO KEY
         UPDATE: a task or history row referring to it need not wait."""
-        return self.locked("SELECT * FROM applications WHERE application_no = %s FOR NO KEY UPDATE",
-                           (application_no,))
+        return self.locked(LOCK_APPLICATION, (application_no,))
+
+    def lock_application_of(self, task):
+        """lock_application for the task's case, and the task as it is once
+        the lock is held: one round trip, since PostgreSQL runs the second
+        statement when the first has the lock, with a snapshot taken then.
+        (task, application)."""
+        applications, tasks = self.all_at_once((LOCK_APPLICATION, (task["application_no"],)),
+                                               (TASK, (task["task_id"],)))
+        self.unit.pipelined()  # as Store.locked: the rest of the unit, writes and commit, in one round trip
+        return tasks[0], applications[0]
 
     def set_application_status(self, application_no, status, completed=False, next_clock=False):
         self.execute(
@@ -80,7 +91,7 @@ class ReviewStore(Store):
         )
 
     def task(self, task_id):
-        return self.one(f"SELECT {TASK_COLUMNS} FROM tasks t WHERE t.task_id = %s", (task_id,))
+        return self.one(TASK, (task_id,))
 
     def tasks_of(self, application_no):
         return self.all(f"SELECT {TASK_COLUMNS} FROM tasks t WHERE t.application_no = %s "
