@@ -498,6 +498,7 @@ def on_message_statuses(store, event):
         "phone_masked": status.get("phone_masked"), "text": status.get("text"),
         "at": status.get("at") or event.get("occurred_at"),
     } for status in event.get("messages") or [] if status.get("application_no")]  # a hall ticket's has none
+    notices = domain.latest_notices(notices)
     unknown = domain.unrecorded_cases(notices, store.record_notices(notices))
     if unknown:
         raise PrerequisiteMissing(f"applications {', '.join(unknown)} not known to intake yet")

@@ -173,11 +173,11 @@ class IntakeStore(Store):
                         "WHERE application_no = %s ORDER BY at, id", (application_no,))
 
     def record_notices(self, notices):
-        """The status of each SMS that stands (domain.later_notice), in one
-        statement. The message_ids recorded: a case not known here (yet)
-        records none."""
-        latest = domain.latest_notices(notices)  # one row each: a statement may not touch a row twice
-        if not latest:
+        """Each notice (one per SMS: a statement may not touch a row twice)
+        against the stored one, the status that stands winning
+        (domain.later_notice), in one statement. The message_ids recorded:
+        a case not known here (yet) records none."""
+        if not notices:
             return set()
         return {row["message_id"] for row in self.all(
             "INSERT INTO case_notices (message_id, application_no, source_event_id, template, status, segments, "
@@ -192,7 +192,7 @@ class IntakeStore(Store):
             "THEN case_notices.status ELSE EXCLUDED.status END, "
             "at = CASE WHEN case_notices.status = ANY(%(final)s) AND EXCLUDED.status = ANY(%(passing)s) "
             "THEN case_notices.at ELSE EXCLUDED.at END RETURNING message_id",
-            {"notices": Jsonb(latest), "final": list(domain.FINAL_NOTICE), "passing": list(domain.PASSING_NOTICE)})}
+            {"notices": Jsonb(notices), "final": list(domain.FINAL_NOTICE), "passing": list(domain.PASSING_NOTICE)})}
 
     def notices(self, application_no):
         return self.all("SELECT message_id, template, status, segments, phone_masked, text, at "
