@@ -14,7 +14,27 @@ from .principals import ON_BEHALF_OF
 
 
 class CallTimeout(Exception):
-    pass
+    """A call not answered in time: an Exception, where eventlet's Timeout is
+    a BaseException, which an `except Exception` lets through and which ends
+    a timer's worker without a word (nameko's timer then waits for it for
+    ever, and its container never stops)."""
+
+
+def call_within(method, timeout, *args, **kwargs):
+    """A nameko RPC call (a MethodProxy: `self.<proxy>.<method>`) that waits
+    at most `timeout` seconds for its reply, else CallTimeout; the call is
+    then forgotten, so a late reply is dropped as unknown."""
+    reply = method.call_async(*args, **kwargs)
+    try:
+        with eventlet.Timeout(timeout):
+            return reply.result()
+    except eventlet.Timeout:
+        events = method.reply_listener._reply_events
+        for key, event in list(events.items()):
+            if event is reply.reply_event:
+                events.pop(key, None)
+        raise CallTimeout(f"{method.service_name}.{method.method_name} did not answer within {timeout:g} s") \
+            from None
 
 
 class ServiceCaller(DependencyProvider):
@@ -34,16 +54,7 @@ class ServiceCaller(DependencyProvider):
         def call(service, method, kwargs, on_behalf_of=None, timeout=30.0):
             if on_behalf_of is not None:
                 worker_ctx.data[ON_BEHALF_OF] = on_behalf_of
-            proxy = MethodProxy(worker_ctx, service, method, listener, user_id=user_id)
-            reply = proxy.call_async(**kwargs)
-            try:
-                with eventlet.Timeout(timeout):
-                    return reply.result()
-            except eventlet.Timeout:
-                # forget the call: a late reply is dropped as unknown
-                for key, event in list(listener._reply_events.items()):
-                    if event is reply.reply_event:
-                        listener._reply_events.pop(key, None)
-                raise CallTimeout(f"{service}.{method} did not answer within {timeout:g} s") from None
+            return call_within(MethodProxy(worker_ctx, service, method, listener, user_id=user_id), timeout,
+                               **kwargs)
 
         return call

@@ -5,8 +5,8 @@ Queue tickets (排队取号), remote tickets (远程取号), appointments (预�
 home and agent service (上门服务, 代办), window calling, and the big
 screen at /hall.
 """
-import eventlet
 
+from onewindow.calls import call_within
 from onewindow.config import Setting, non_negative_float
 from onewindow.db import Database
 from onewindow.entrypoints import ServiceRpcProxy, http, rpc, timer
@@ -155,8 +155,7 @@ class HallService:
     def refresh_lights(self):
         """Each department's warned and overdue tasks, from review."""
         def open_tasks(department):
-            with eventlet.Timeout(5):
-                return self.review.tasks.call_async(department, "open").result()
+            return call_within(self.review.tasks, 5, department, "open")
         self.hall.lights.refresh(open_tasks)
 
     # ------------------------------------------------------------ the big screen

@@ -1,9 +1,9 @@
 """intake service: nameko entrypoints only."""
 import logging
 
-import eventlet
 from nameko.exceptions import UnknownService
 
+from onewindow.calls import CallTimeout, call_within
 from onewindow.config import Setting, non_negative_float
 from onewindow.db import Database
 from onewindow.entrypoints import ServiceRpcProxy, event_handler, rpc, timer
@@ -103,11 +103,10 @@ class IntakeService:
         """The hall's figures of the period, or None where no hall service
         runs (nothing is queued or booked through OneWindow there)."""
         try:
-            with eventlet.Timeout(HALL_REPORT_TIMEOUT_SECONDS()):
-                return self.hall.report(start.isoformat(), end.isoformat())
+            return call_within(self.hall.report, HALL_REPORT_TIMEOUT_SECONDS(), start.isoformat(), end.isoformat())
         except UnknownService:
             return None
-        except eventlet.Timeout:
+        except CallTimeout:
             log.warning("the hall did not answer within %ss; report without its figures",
                         HALL_REPORT_TIMEOUT_SECONDS())
             return None

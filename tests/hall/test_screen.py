@@ -61,3 +61,18 @@ def test_the_web_form_takes_a_remote_ticket_once_and_lists_every_problem(hall):
     fixed["phone"] = "13800000078"
     taken = requests.post(f"{hall.base}/hall/ticket", data=fixed, timeout=5)
     assert taken.status_code == 201 and '<strong id="ticket-no">B002</strong>' in taken.text
+
+
+def test_the_lights_go_unknown_while_review_is_silent_and_come_back_with_it(hall, run_services, wait):
+    def known():
+        board = requests.get(f"{hall.base}/hall/board.json", timeout=5).json()
+        return {d["code"]: d["known"] for d in board["departments"]}
+
+    review = run_services(FakeReview)
+    wait(lambda: all(known().values()), message="the lights from review")
+    # review's queue stays, with no one reading it: each call waits out its
+    # time limit, which must not end the lights' timer
+    review.stop()
+    wait(lambda: not known()["MR"], timeout=30, message="the first light unknown")
+    run_services(FakeReview)
+    wait(lambda: all(known().values()), timeout=30, message="the lights back")
