@@ -20,11 +20,13 @@ class CallTimeout(Exception):
     ever, and its container never stops)."""
 
 
-def call_within(method, timeout, *args, **kwargs):
+def call_within(method, timeout, args=(), kwargs=None):
     """A nameko RPC call (a MethodProxy: `self.<proxy>.<method>`) that waits
     at most `timeout` seconds for its reply, else CallTimeout; the call is
-    then forgotten, so a late reply is dropped as unknown."""
-    reply = method.call_async(*args, **kwargs)
+    then forgotten, so a late reply is dropped as unknown. The call's own
+    arguments go as `args` and `kwargs`, never mixed with these: a contract
+    method may have an argument called `method` (fees.pay)."""
+    reply = method.call_async(*args, **(kwargs or {}))
     try:
         with eventlet.Timeout(timeout):
             return reply.result()
@@ -55,6 +57,6 @@ class ServiceCaller(DependencyProvider):
             if on_behalf_of is not None:
                 worker_ctx.data[ON_BEHALF_OF] = on_behalf_of
             return call_within(MethodProxy(worker_ctx, service, method, listener, user_id=user_id), timeout,
-                               **kwargs)
+                               kwargs=kwargs)
 
         return call

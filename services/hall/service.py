@@ -155,7 +155,7 @@ class HallService:
     def refresh_lights(self):
         """Each department's warned and overdue tasks, from review."""
         def open_tasks(department):
-            return call_within(self.review.tasks, 5, department, "open")
+            return call_within(self.review.tasks, 5, (department, "open"))
         self.hall.lights.refresh(open_tasks)
 
     # ------------------------------------------------------------ the big screen

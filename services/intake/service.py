@@ -103,7 +103,7 @@ class IntakeService:
         """The hall's figures of the period, or None where no hall service
         runs (nothing is queued or booked through OneWindow there)."""
         try:
-            return call_within(self.hall.report, HALL_REPORT_TIMEOUT_SECONDS(), start.isoformat(), end.isoformat())
+            return call_within(self.hall.report, HALL_REPORT_TIMEOUT_SECONDS(), (start.isoformat(), end.isoformat()))
         except UnknownService:
             return None
         except CallTimeout:
