@@ -19,6 +19,7 @@ from eventlet.green import select as green_select
 from eventlet.hubs import trampoline
 from nameko.extensions import DependencyProvider
 from psycopg.errors import UniqueViolation
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg.waiting import READY_R, READY_W, WAIT_R, WAIT_W
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 # The operating system's select, not eventlet's: a zero-timeout look at one
 # socket must not go through the hub.
 _select = patcher.original("select").select
+
+IDLE = TransactionStatus.IDLE
 
 
 def check_idle(conn):
@@ -160,6 +163,12 @@ class UnitOfWork:
     def all(self, sql, params=None):
         return self.conn.execute(sql, params).fetchall()
 
+    def execute_many(self, sql, rows):
+        """One statement for each of `rows`, pipelined (psycopg's
+        executemany). Never a unit's first statement: see savepoint()."""
+        with self.conn.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
     def all_at_once(self, *queries):
         """Several reads, [(sql, params), ...], in one round trip (psycopg's
         pipeline mode) instead of one each: their rows, in order."""
@@ -266,6 +275,12 @@ class UnitOfWork:
     def savepoint(self):
         """A nested transaction: an error inside undoes only what it did,
         events it wrote included (they must not reach the relay)."""
+        if self.conn.pgconn.transaction_status == IDLE:
+            # psycopg would make it a transaction of its own, committed at
+            # its end whatever the unit does next. A use case reads or
+            # writes before it, as an RPC claims its key and an event its
+            # inbox row; should one ever not, it fails here, not silently.
+            raise RuntimeError("a savepoint cannot open a unit of work")
         mark = len(self.written)
         try:
             with self.conn.transaction():
@@ -490,3 +505,6 @@ class Store:
 
     def execute(self, sql, params=None):
         return self.unit.execute(sql, params)
+
+    def execute_many(self, sql, rows):
+        return self.unit.execute_many(sql, rows)

@@ -80,13 +80,12 @@ class FeesStore(Store):
             "issued_at) VALUES (%s, %s, %s, %s, %s, %s, 'unpaid', %s)",
             (bill_no, case["application_no"], case["item_code"], case["item_name"], total, total, at),
         )
-        with self.unit.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO bill_lines (bill_no, line_no, fee_code, name, department, amount_fen, treasury_account, "
-                "legal_basis) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(bill_no, l["line_no"], l["fee_code"], l["name"], l["department"], l["amount_fen"],
-                  l["treasury_account"], l["legal_basis"]) for l in lines],
-            )
+        self.execute_many(
+            "INSERT INTO bill_lines (bill_no, line_no, fee_code, name, department, amount_fen, treasury_account, "
+            "legal_basis) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [(bill_no, l["line_no"], l["fee_code"], l["name"], l["department"], l["amount_fen"],
+              l["treasury_account"], l["legal_basis"]) for l in lines],
+        )
         self.audit(bill_no, "issued", "", {"total_fen": total, "catalog_version": case["catalog_version"]}, at)
         return self.bill(bill_no)
 
@@ -163,13 +162,12 @@ class FeesStore(Store):
             "VALUES (%s, %s, %s, %s, %s) RETURNING entry_id",
             (kind, bill["bill_no"], reference, at, local(at).date()),
         )
-        with self.unit.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO postings (entry_id, account, debit_fen, credit_fen, line_no, fee_code, department) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [(entry["entry_id"], p.account, p.debit_fen, p.credit_fen, p.line_no, p.fee_code, p.department)
-                 for p in postings],
-            )
+        self.execute_many(
+            "INSERT INTO postings (entry_id, account, debit_fen, credit_fen, line_no, fee_code, department) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(entry["entry_id"], p.account, p.debit_fen, p.credit_fen, p.line_no, p.fee_code, p.department)
+             for p in postings],
+        )
         return entry["entry_id"]
 
     def record_payment(self, bill, amount_fen, method, payment_ref, at=None):
@@ -224,11 +222,10 @@ class FeesStore(Store):
         self.execute("INSERT INTO reductions (reduction_ref, bill_no, department, amount_fen, reduced_at, entry_id) "
                      "VALUES (%s, %s, %s, %s, %s, %s)", (reduction_ref, bill["bill_no"], department, amount, at,
                                                          entry_id))
-        with self.unit.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO line_reductions (reduction_ref, bill_no, line_no, amount_fen, legal_basis) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(reduction_ref, bill["bill_no"], r["line_no"], r["amount_fen"], r["legal_basis"]) for r in reduced])
+        self.execute_many(
+            "INSERT INTO line_reductions (reduction_ref, bill_no, line_no, amount_fen, legal_basis) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(reduction_ref, bill["bill_no"], r["line_no"], r["amount_fen"], r["legal_basis"]) for r in reduced])
         self.execute("UPDATE bills SET total_fen = total_fen - %s WHERE bill_no = %s", (amount, bill["bill_no"]))
         self.audit(bill["bill_no"], "reduced", department,
                    {"reduction_ref": reduction_ref, "amount_fen": amount, "lines": reduced}, at)

@@ -249,3 +249,27 @@ def test_a_pipelined_unit_sends_its_writes_and_commit_in_one_round_trip_and_stil
             assert conn._pipeline is None and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     finally:
         pool.close()
+
+
+def test_a_savepoint_cannot_open_a_unit_of_work(probes):
+    """Opening the unit, psycopg's transaction block would be a transaction
+    of its own, committed at its end: the unit's rollback would not undo it."""
+    pool = connect_pool(probes["urls"]["probesrc"], min_size=1, max_size=2)
+    query = lambda sql, params=None: probes["query"]("probesrc", sql, params)  # noqa: E731
+    try:
+        with UnitOfWork(pool, "probesrc") as unit:
+            with pytest.raises(RuntimeError, match="cannot open a unit"):
+                with unit.savepoint():
+                    unit.execute("INSERT INTO notes (text) VALUES ('opened-by-savepoint')")
+            unit.rollback()
+        assert query("SELECT 1 FROM notes WHERE text = 'opened-by-savepoint'") == []
+
+        # after a first statement, a savepoint is the unit's, undone with it
+        with UnitOfWork(pool, "probesrc") as unit:
+            unit.one("SELECT 1")
+            with unit.savepoint():
+                unit.execute("INSERT INTO notes (text) VALUES ('inside-the-unit')")
+            unit.rollback()
+        assert query("SELECT 1 FROM notes WHERE text = 'inside-the-unit'") == []
+    finally:
+        pool.close()
