@@ -81,3 +81,26 @@ def test_a_service_reads_its_calendar_through_its_store_at_most_once_per_ttl():
     Service.calendar.invalidate()  # the class's own, as set-up and tests reach it
     service.calendar()
     assert unit.queries == 6
+
+
+def test_a_calendar_asks_chinese_calendar_once_a_day_and_answers_as_it_would(monkeypatch):
+    import datetime as dt
+
+    import chinese_calendar
+
+    from onewindow import workdays
+
+    overrides = {dt.date(2026, 10, 10): False, dt.date(2027, 1, 4): True}
+    days = [dt.date(2026, 9, 20) + dt.timedelta(days=n) for n in range(150)]
+    expected = [workdays.WorkdayCalendar(overrides, loaded_years={2027})._is_workday(day) for day in days]
+    asked = []
+    original = chinese_calendar.is_workday
+    monkeypatch.setattr(workdays.chinese_calendar, "is_workday", lambda day: asked.append(day) or original(day))
+    calendar = workdays.WorkdayCalendar(overrides, loaded_years={2027})
+    first = [calendar.is_workday(day) for day in days]
+    again = [calendar.is_workday(day) for day in days]
+    assert first == again == expected
+    shipped = [day for day in days if day.year == 2026 and day not in overrides]
+    assert sorted(asked) == shipped  # once each, though asked twice here and walked by due dates below
+    calendar.add_workdays(dt.date(2026, 9, 26), 20)
+    assert len(asked) == len(shipped)
