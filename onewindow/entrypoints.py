@@ -21,6 +21,7 @@ import inspect
 import json
 import logging
 import sys
+import time
 from dataclasses import dataclass
 
 import amqp
@@ -110,9 +111,15 @@ class Replier(SharedExtension):
     this cannot send (broker gone, channel closed) goes nameko's way, which
     retries; the next one opens a new channel."""
 
+    # After a failed attempt to connect, replies go nameko's way for this
+    # long before the next attempt: with the broker away, each reply would
+    # otherwise wait its turn behind the lock for a connection of its own.
+    PAUSE_AFTER_FAILED_CONNECT_SECONDS = 1.0
+
     def setup(self):
         self._lock = eventlet.semaphore.Semaphore()
         self._connection = self._channel = None
+        self._paused_until = 0.0
 
     def stop(self):
         self._drop(politely=True)
@@ -133,11 +140,19 @@ class Replier(SharedExtension):
         # A channel the broker closed (a refused publish) is not kept: py-amqp
         # reads what the broker sent before each publish, and raises then.
         if self._channel is None:
+            if time.monotonic() < self._paused_until:
+                raise amqp.exceptions.RecoverableConnectionError("the reply connection failed a moment ago")
             config = self.container.config
             connection = kombu.Connection(config[AMQP_URI_CONFIG_KEY], ssl=config.get(AMQP_SSL_CONFIG_KEY),
                                           login_method=config.get(LOGIN_METHOD_CONFIG_KEY), connect_timeout=10)
-            connection.ensure_connection(max_retries=1)
-            self._connection, self._channel = connection, connection.connection.channel()
+            try:
+                connection.ensure_connection(max_retries=1)
+                channel = connection.connection.channel()
+            except Exception:
+                self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILED_CONNECT_SECONDS
+                connection.collect()
+                raise
+            self._connection, self._channel = connection, channel
         return self._channel
 
     def _drop(self, politely=False):
