@@ -165,7 +165,7 @@ class UnitOfWork:
 
     def execute_many(self, sql, rows):
         """One statement for each of `rows`, pipelined (psycopg's
-        executemany). Never a unit's first statement: see savepoint()."""
+        executemany)."""
         with self.conn.cursor() as cursor:
             cursor.executemany(sql, rows)
 
