@@ -37,6 +37,7 @@ from nameko.constants import (AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_
                               LOGIN_METHOD_CONFIG_KEY, SERIALIZER_CONFIG_KEY)
 from nameko.containers import ContainerBeingKilled
 from nameko.events import EventHandler
+from nameko.exceptions import serialize
 from nameko.extensions import SharedExtension
 from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 from nameko.timer import timer  # noqa: F401  (re-exported)
@@ -99,14 +100,7 @@ class UnconfirmedResponder(Responder):
     publisher_cls = functools.partial(Publisher, use_confirms=False)
 
 
-class KeptChannelResponder(Responder):
-    """nameko's responder, the reply composed as nameko composes it, sent on
-    the process's kept channel (Replier) instead of by a publisher built for
-    the reply."""
-
-    def __init__(self, replier, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.publisher_cls = lambda *_, **__: replier
+JSON = "application/json"  # the one content type our calls and replies have
 
 
 class Replier(SharedExtension):
@@ -133,15 +127,11 @@ class Replier(SharedExtension):
     def kill(self):
         self._drop()
 
-    def publish(self, payload, serializer, exchange, routing_key, correlation_id=None):
-        """nameko's Publisher.publish as its responder calls it; raises what
-        failed, the channel dropped."""
-        content_type, content_encoding, body = kombu.serialization.dumps(payload, serializer)
-        message = amqp.Message(body, content_type=content_type, content_encoding=content_encoding,
-                               delivery_mode=2, correlation_id=correlation_id)
+    def send(self, message, exchange, routing_key):
+        """Publish an amqp.Message; raises what failed, the channel dropped."""
         with self._lock:  # one message's frames at a time on the socket
             try:
-                self._open().basic_publish(message, exchange=exchange.name, routing_key=routing_key)
+                self._open().basic_publish(message, exchange=exchange, routing_key=routing_key)
             except Exception:
                 self._drop()
                 raise
@@ -152,25 +142,18 @@ class Replier(SharedExtension):
         if self._channel is None:
             if time.monotonic() < self._paused_until:
                 raise amqp.exceptions.RecoverableConnectionError("the reply connection failed a moment ago")
+            config = self.container.config
+            connection = kombu.Connection(config[AMQP_URI_CONFIG_KEY], ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                                          login_method=config.get(LOGIN_METHOD_CONFIG_KEY), connect_timeout=10)
             try:
-                self._connection = self._connect()
-                self._channel = self._connection.connection.channel()
+                connection.ensure_connection(max_retries=1)
+                channel = connection.connection.channel()
             except Exception:
                 self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILED_CONNECT_SECONDS
-                self._drop()
+                connection.collect()
                 raise
+            self._connection, self._channel = connection, channel
         return self._channel
-
-    def _connect(self):
-        config = self.container.config
-        connection = kombu.Connection(config[AMQP_URI_CONFIG_KEY], ssl=config.get(AMQP_SSL_CONFIG_KEY),
-                                      login_method=config.get(LOGIN_METHOD_CONFIG_KEY), connect_timeout=10)
-        try:
-            connection.ensure_connection(max_retries=1)
-        except Exception:
-            connection.collect()
-            raise
-        return connection
 
     def _drop(self, politely=False):
         """Forget the connection; after a failure without the closing
@@ -223,21 +206,37 @@ class GuardedRpcConsumer(RpcConsumer):
         provider.handle_message(body, message)
 
     def handle_result(self, message, result, exc_info):
-        try:
-            sent = self._responder(message, KeptChannelResponder, self.replier).send_response(result, exc_info)
-        except Exception as exc:
-            # what the kept channel could not send goes nameko's way (without
-            # confirms), which retries; the next reply opens a new channel
-            log.info("reply sent nameko's way, the kept channel failed: %r", exc)
-            sent = self._responder(message, UnconfirmedResponder).send_response(result, exc_info)
+        if not self._reply(message, result, exc_info):
+            # nameko's way, without confirms: what the replier could not send,
+            # a reply not JSON, a result that cannot be (it answers the error)
+            config = self.container.config
+            responder = UnconfirmedResponder(
+                config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+                config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+                ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+            result, exc_info = responder.send_response(result, exc_info)
         self.queue_consumer.ack_message(message)
-        return sent
+        return result, exc_info
 
-    def _responder(self, message, cls, *first):
-        config = self.container.config
-        return cls(*first, config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
-                   config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
-                   ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+    def _reply(self, message, result, exc_info):
+        """The reply nameko's responder would send, through the replier:
+        True once sent."""
+        properties = message.properties
+        if properties.get("content_type") != JSON:
+            return False
+        error = serialize(exc_info[1]) if exc_info is not None else None
+        try:
+            _, _, body = kombu.serialization.dumps({"result": result, "error": error}, "json")
+        except Exception:
+            return False
+        reply = amqp.Message(body, content_type=JSON, content_encoding="utf-8", delivery_mode=2,
+                             correlation_id=properties.get("correlation_id"))
+        try:
+            self.replier.send(reply, get_rpc_exchange(self.container.config).name, properties["reply_to"])
+        except Exception as exc:
+            log.info("reply sent nameko's way, the kept channel failed: %r", exc)
+            return False
+        return True
 
     def refuse(self, message, reason, exc):
         answered = answer(self.container, message, exc)
