@@ -142,18 +142,25 @@ class Replier(SharedExtension):
         if self._channel is None:
             if time.monotonic() < self._paused_until:
                 raise amqp.exceptions.RecoverableConnectionError("the reply connection failed a moment ago")
-            config = self.container.config
-            connection = kombu.Connection(config[AMQP_URI_CONFIG_KEY], ssl=config.get(AMQP_SSL_CONFIG_KEY),
-                                          login_method=config.get(LOGIN_METHOD_CONFIG_KEY), connect_timeout=10)
             try:
-                connection.ensure_connection(max_retries=1)
-                channel = connection.connection.channel()
+                self._connection = self._connect()
+                self._channel = self._connection.connection.channel()
             except Exception:
                 self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILED_CONNECT_SECONDS
-                connection.collect()
+                self._drop()
                 raise
-            self._connection, self._channel = connection, channel
         return self._channel
+
+    def _connect(self):
+        config = self.container.config
+        connection = kombu.Connection(config[AMQP_URI_CONFIG_KEY], ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                                      login_method=config.get(LOGIN_METHOD_CONFIG_KEY), connect_timeout=10)
+        try:
+            connection.ensure_connection(max_retries=1)
+        except Exception:
+            connection.collect()
+            raise
+        return connection
 
     def _drop(self, politely=False):
         """Forget the connection; after a failure without the closing
@@ -220,7 +227,9 @@ class GuardedRpcConsumer(RpcConsumer):
 
     def _reply(self, message, result, exc_info):
         """The reply nameko's responder would send, through the replier:
-        True once sent."""
+        True once sent. Composed here, not by nameko's responder with the
+        replier as its publisher: that serializes each result twice (a
+        check, then the send), 1.8 % more CPU a case in paired runs."""
         properties = message.properties
         if properties.get("content_type") != JSON:
             return False
