@@ -123,7 +123,12 @@ class ReviewService:
         self.calendar.invalidate()
         return cases.recompute_provisional(self.store, self.calendar())
 
-    @event_handler("intake", "application_accepted")
+    # Keyed by the application (add_application): a second run of one
+    # event opens nothing, so a success keeps no inbox row. Two in three
+    # acceptances are instant items, which review has nothing to do with:
+    # so they cost it no transaction at all. A case under review keeps the
+    # event that opened it (applications.source_event_id).
+    @event_handler("intake", "application_accepted", repeatable=True)
     def on_application_accepted(self, event):
         data = load(schemas.ApplicationAccepted, event)
         cases.accept(self.store, data)
