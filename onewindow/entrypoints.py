@@ -498,7 +498,7 @@ def unit_of(service):
     raise RuntimeError(f"{type(service).__name__} has no Database dependency")
 
 
-def event_handler(source_service, *event_types, repeatable=False, batched=False, **kwargs):
+def event_handler(source_service, *event_types, repeatable=False, batched=False, lock_order=None, **kwargs):
     """Decorate `def on_x(self, event)`: called once per event_id, for each of
     the event types named. A handler that takes several types declares an
     `event_type` parameter and gets the type of each event in it; the map
@@ -507,12 +507,20 @@ def event_handler(source_service, *event_types, repeatable=False, batched=False,
     nothing (an upsert keyed by what the event is about): its success
     writes no inbox row (inbox.consume).
     `batched=True`: the events waiting in its queue when a worker starts are
-    handled in one transaction (inbox.consume_batch). Only for a handler
-    that locks no row another worker may lock first while it holds its own
-    (case rows do: two batches could each wait for the other), since a batch
-    holds every lock it takes until it commits."""
+    handled in one transaction (inbox.consume_batch). A batch holds every
+    lock it takes until it commits, so two batches could each wait for the
+    other: only for a handler that locks no row another worker may lock
+    first while it holds its own, or that locks one row named by a field of
+    its event (a case by `application_no`): `lock_order` names that field,
+    and a batch runs its events in its order, so batches and single events
+    take their locks in one order and never wait for each other in a
+    circle. A handler that also takes a lock every event shares (a counter)
+    is no candidate: the counter comes after a case in one batch and before
+    the next case in another."""
     if not event_types:
         raise TypeError("event_handler needs at least one event type")
+    if lock_order and not batched:
+        raise TypeError("lock_order orders a batch: it needs batched=True")
 
     def decorator(fn):
         wants_type = "event_type" in inspect.signature(fn).parameters
@@ -529,7 +537,7 @@ def event_handler(source_service, *event_types, repeatable=False, batched=False,
             if batched:
                 inbox.consume_batch(unit_of(self), consumer, kind, [
                     (payload, functools.partial(handle, payload), redelivery) for payload, redelivery in deliveries
-                ], repeatable)
+                ], repeatable, lock_order)
             else:
                 (payload, redelivery), = deliveries
                 inbox.consume(unit_of(self), consumer, kind, payload, functools.partial(handle, payload),

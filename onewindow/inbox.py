@@ -40,13 +40,17 @@ class BatchBroken(Exception):
     """A handler failed inside a batch: the caller undoes the batch."""
 
 
-def consume_batch(unit, consumer, event_type, deliveries, repeatable=False):
+def consume_batch(unit, consumer, event_type, deliveries, repeatable=False, lock_order=None):
     """Several deliveries of one queue, [(payload, handler, redelivery)], in
     one transaction: one BEGIN and COMMIT, one connection and one worker for
     all instead of one each. Should a handler fail, the batch is undone and
     each event runs again on its own, committed before the next, exactly as
     single deliveries run: one event's failure neither undoes nor repeats
-    another's effect, and the failure is kept for retry as always."""
+    another's effect, and the failure is kept for retry as always.
+    `lock_order`: the field of the events naming the row each handler
+    locks; they run in its order (entrypoints.event_handler says why)."""
+    if lock_order:
+        deliveries = sorted(deliveries, key=lambda delivery: str(delivery[0].get(lock_order) or ""))
     if len(deliveries) > 1:
         try:
             for payload, handler, redelivery in deliveries:

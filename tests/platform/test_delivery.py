@@ -390,6 +390,45 @@ def test_a_batch_commits_its_events_in_one_transaction_and_when_one_fails_runs_e
         pool.close()
 
 
+def test_batches_that_lock_rows_in_their_events_order_never_wait_for_each_other_in_a_circle(probes, platform_env):
+    """Two batches of one case's rows, arrived in opposite orders (two
+    queues), each holding its first lock while it takes its second: in
+    arrival order they deadlock, PostgreSQL kills one and it is split and
+    run again; in `lock_order` the second waits for the first and both
+    commit whole."""
+    import eventlet
+
+    from onewindow import inbox
+
+    rows = [f"lock-{uuid.uuid4().hex[:8]}-{side}" for side in ("a", "b")]
+    for row in rows:
+        probes["query"]("probesink", "INSERT INTO planned_failures (text, remaining) VALUES (%s, 0)", (row,))
+    pool = connect_pool(probes["urls"]["probesink"], min_size=2, max_size=2)
+    try:
+        def batch(order, lock_order):
+            events = [{"event_id": str(uuid.uuid4()), "row": rows[i]} for i in order]
+            with UnitOfWork(pool, "probesink") as unit:
+                def effect(event):
+                    def handle():
+                        unit.one("SELECT 1 FROM planned_failures WHERE text = %s FOR UPDATE", (event["row"],))
+                        eventlet.sleep(0.3)  # the other batch takes its first lock meanwhile
+                    return handle
+                inbox.consume_batch(unit, "ordered", "note_written", [(e, effect(e), False) for e in events],
+                                    repeatable=True, lock_order=lock_order)
+
+        def both(lock_order):
+            splits = batch_metric("onewindow_inbox_batches_split_total", "ordered")
+            first = eventlet.spawn(batch, [0, 1], lock_order)
+            second = eventlet.spawn(batch, [1, 0], lock_order)
+            first.wait(), second.wait()
+            return batch_metric("onewindow_inbox_batches_split_total", "ordered") - splits
+
+        assert both(lock_order=None) == 1  # the deadlock, undone and run apart
+        assert both(lock_order="row") == 0
+    finally:
+        pool.close()
+
+
 def test_a_batched_handler_takes_a_backlog_in_few_transactions_and_loses_nothing_to_a_failure(
         probes, platform_env, source_pool, wait):
     from tests.platform.probe import ProbeBatchSink
