@@ -82,9 +82,10 @@ def _settle(store, message, status, reason):
 
 # ---------------------------------------------------------------- events
 
-def contact_of(store, data, accepted=False):
-    """The applicant's contact learnt from intake's events."""
-    contact = store.contact(data["application_no"])
+def contact_of(store, data, accepted=False, contact=None):
+    """The applicant's contact learnt from intake's events; `contact`: as
+    a write just returned it (None: read it, or none yet)."""
+    contact = contact or store.contact(data["application_no"])
     if contact is None or (accepted and not contact["accepted"]):
         # intake's event travels on another queue and may still be on its way;
         # what follows acceptance needs its record (collect, fees)
@@ -160,35 +161,34 @@ def application_accepted(store, settings, event, data):
           domain.acceptance_notices(data, contact, settings.portal_url))
 
 
+# The events that carry the applicant upsert the contact and take it back
+# in one statement; those that end the application mark it concluded in the
+# same one: no read and no update beside the write.
+
 def intake_materials_requested(store, settings, event, data):
-    store.remember_contact(domain.contact_from_applicant(data))
-    contact = contact_of(store, data)
+    contact = store.remember_contact(domain.contact_from_applicant(data))
     queue(store, settings, event, "materials_requested", domain.materials_notices(data, contact))
 
 
 def application_completed(store, settings, event, data):
-    if data.get("applicant"):
-        store.remember_contact(domain.contact_from_applicant(data))
-    contact = contact_of(store, data)
+    no = data["application_no"]
+    contact = (store.remember_contact(domain.contact_from_applicant(data), concluded=True) if data.get("applicant")
+               else store.contact_concluded(no))
     queue(store, settings, event, "application_completed",
-          domain.completion_notices(data, contact, settings.portal_url, settings.portal_secret))
-    store.contact_concluded(data["application_no"])
+          domain.completion_notices(data, contact_of(store, data, contact=contact), settings.portal_url,
+                                    settings.portal_secret))
 
 
 def application_refused(store, settings, event, data):
     """不予受理: the refusal names its reasons and legal basis."""
-    store.remember_contact(domain.contact_from_applicant(data))
-    queue(store, settings, event, "application_refused",
-          domain.refusal_notices(data, contact_of(store, data)))
-    store.contact_concluded(data["application_no"])
+    contact = store.remember_contact(domain.contact_from_applicant(data), concluded=True)
+    queue(store, settings, event, "application_refused", domain.refusal_notices(data, contact))
 
 
 def application_withdrawn(store, settings, event, data):
     """撤回: one SMS, whatever review and fees do about it."""
-    store.remember_contact(domain.contact_from_applicant(data))
-    queue(store, settings, event, "application_withdrawn",
-          domain.withdrawal_notices(data, contact_of(store, data)))
-    store.contact_concluded(data["application_no"])
+    contact = store.remember_contact(domain.contact_from_applicant(data), concluded=True)
+    queue(store, settings, event, "application_withdrawn", domain.withdrawal_notices(data, contact))
 
 
 def notify_applicant(store, settings, event, event_type, data):

@@ -24,14 +24,17 @@ MASKED_PHONE = personal.mask_phone_sql("phone")
 class NotifyStore(Store):
     # ------------------------------------------------------------ contacts
 
-    def remember_contact(self, contact):
+    def remember_contact(self, contact, concluded=False):
         """What intake says about the applicant; an accepted application's
-        record (collect, fees) wins over what earlier notices carried."""
-        self.execute(
+        record (collect, fees) wins over what earlier notices carried.
+        `concluded`: the application ended with this notice (see
+        contact_concluded). The contact as it now stands."""
+        return self.one(
             "INSERT INTO contacts (application_no, phone, name, name_masked, item_code, item_name, "
-            "                      collect, fees_total_fen, accepted) "
+            "                      collect, fees_total_fen, accepted, concluded_at) "
             "VALUES (%(application_no)s, %(phone)s, %(name)s, %(name_masked)s, %(item_code)s, %(item_name)s, "
-            "        %(collect)s, %(fees_total_fen)s, %(accepted)s) "
+            "        %(collect)s, %(fees_total_fen)s, %(accepted)s, "
+            "        CASE WHEN %(concluded)s THEN now() END) "
             "ON CONFLICT (application_no) DO UPDATE SET "
             "  phone = COALESCE(NULLIF(EXCLUDED.phone, ''), contacts.phone), "
             "  name = COALESCE(NULLIF(EXCLUDED.name, ''), contacts.name), "
@@ -42,8 +45,10 @@ class NotifyStore(Store):
             "  fees_total_fen = CASE WHEN EXCLUDED.accepted THEN EXCLUDED.fees_total_fen "
             "                        ELSE contacts.fees_total_fen END, "
             "  accepted = contacts.accepted OR EXCLUDED.accepted, "
-            "  updated_at = now()",
-            {"collect": "", "fees_total_fen": 0, "accepted": False, **contact},
+            "  concluded_at = COALESCE(contacts.concluded_at, EXCLUDED.concluded_at), "
+            "  updated_at = now() "
+            "RETURNING *",
+            {"collect": "", "fees_total_fen": 0, "accepted": False, **contact, "concluded": concluded},
         )
 
     def contact(self, application_no):
@@ -51,9 +56,9 @@ class NotifyStore(Store):
 
     def contact_concluded(self, application_no):
         """The application ended (completed, refused, withdrawn): retention
-        counts from now."""
-        self.execute("UPDATE contacts SET concluded_at = COALESCE(concluded_at, now()) WHERE application_no = %s",
-                     (application_no,))
+        counts from now. The contact, or None when there is none yet."""
+        return self.one("UPDATE contacts SET concluded_at = COALESCE(concluded_at, now()) "
+                        "WHERE application_no = %s RETURNING *", (application_no,))
 
     # ------------------------------------------------------------ messages
 

@@ -57,3 +57,64 @@ def test_contacts_of_applications_concluded_before_retention_keep_only_masked_da
     # under review for weeks, or concluded lately: still needed to text the applicant
     for kept in ("NEW-CONCLUDED", "OLD-OPEN"):
         assert (rows[kept]["phone"], rows[kept]["name"]) == ("13912345678", "张三丰")
+
+
+def test_the_events_that_end_an_application_mark_its_contact_concluded_with_their_text(own_notify_db):
+    """Retention counts from the end of the application: a completion,
+    refusal or withdrawal marks the contact in the write that learns it,
+    a completion without the applicant in the update that finds it."""
+    import pytest
+
+    from onewindow.errors import PrerequisiteMissing
+    from onewindow.validation import load
+    from services.notify import cases, schemas
+    from services.notify.settings import Settings
+
+    from .conftest import accepted, event, new_application_no, new_phone
+
+    _, units = own_notify_db
+    settings = Settings.load({"OW_QUIET_HOURS": "", "OW_PORTAL_URL": "https://portal.example/",
+                              "OW_PORTAL_SECRET": "a-secret"})
+
+    def handle(handler, schema, payload):
+        with units() as unit:
+            handler(NotifyStore(unit), settings, payload, load(schema, payload))
+
+    def contact(no):
+        with units() as unit:
+            return unit.one("SELECT phone, accepted, concluded_at FROM contacts WHERE application_no = %s", (no,))
+
+    def texts(no):
+        with units() as unit:
+            return [r["template"] for r in unit.all("SELECT template FROM messages WHERE application_no = %s "
+                                                     "ORDER BY created_at", (no,))]
+
+    def completed(no, phone=None):
+        return event(application_no=no, item_code="FOOD-1", item_name="食品经营许可", outcome="approved",
+                     status="completed", concluded_on="2026-03-11",
+                     **({"applicant": {"name": "张三丰", "name_masked": "张**", "phone": phone}} if phone else {}))
+
+    with_applicant, without, phone = new_application_no(), new_application_no(), new_phone()
+    for no in (with_applicant, without):
+        handle(cases.application_accepted, schemas.ApplicationAccepted, accepted(no, phone))
+        assert contact(no)["concluded_at"] is None and contact(no)["accepted"]
+    handle(cases.application_completed, schemas.ApplicationCompleted, completed(with_applicant, phone))
+    handle(cases.application_completed, schemas.ApplicationCompleted, completed(without))
+    for no in (with_applicant, without):
+        assert contact(no)["concluded_at"] is not None and contact(no)["phone"] == phone
+        assert texts(no) == ["application_accepted_online", "rating_invitation"]
+    first = contact(with_applicant)["concluded_at"]
+    handle(cases.application_completed, schemas.ApplicationCompleted, completed(with_applicant, phone))
+    assert contact(with_applicant)["concluded_at"] == first  # the first end stands
+
+    unknown = new_application_no()
+    with pytest.raises(PrerequisiteMissing):
+        handle(cases.application_completed, schemas.ApplicationCompleted, completed(unknown))
+    assert contact(unknown) is None and texts(unknown) == []
+
+    refused = new_application_no()
+    handle(cases.application_refused, schemas.ApplicationRefused, event(
+        application_no=refused, refusal_no="ZWBYSL2026000009", item_name="x", reasons=["r"], legal_basis="b",
+        applicant={"name": "张三丰", "phone": phone}))
+    assert contact(refused)["concluded_at"] is not None and not contact(refused)["accepted"]
+    assert texts(refused) == ["application_refused"]
