@@ -279,6 +279,33 @@ def test_the_sweep_leaves_fresh_rows_to_the_fast_path_and_takes_them_once_settle
     assert row["published_at"] is not None
 
 
+def test_a_relay_pass_claims_only_when_its_look_finds_something_due(probes, platform_env, source_pool):
+    """The sweep's and the redelivery's claims run only when one look says
+    they would find something: an idle pass is one statement."""
+    relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
+    claims = []
+    relay.publish_due = lambda mark=None, settled_for=0.0: claims.append("sweep") or 0
+    relay.redeliver_due_retries = lambda: claims.append("redelivery")
+
+    def pass_claims():
+        claims.clear()
+        relay.sweep_pass()
+        return claims
+
+    assert pass_claims() == []
+    emit_notes(source_pool, "fresh")  # the fast path's for SETTLE_SECONDS: not the sweep's yet
+    assert pass_claims() == []
+    probes["query"]("probesrc", "UPDATE outbox SET created_at = now() - interval '1 minute'")
+    assert pass_claims() == ["sweep"]
+    probes["query"]("probesrc", "UPDATE outbox SET next_attempt_at = now() + interval '1 minute'")  # backing off
+    assert pass_claims() == []
+    probes["query"]("probesrc", "INSERT INTO inbox (consumer, event_id, event_type, payload, status, attempts, "
+                                "next_attempt_at) VALUES ('q', 'e1', 'note_written', '{}', 'waiting', 1, now())")
+    assert pass_claims() == ["redelivery"]
+    probes["query"]("probesrc", "UPDATE inbox SET status = 'parked'")
+    assert pass_claims() == []
+
+
 def test_a_handed_over_event_the_broker_refuses_keeps_its_error_for_the_sweep(probes, platform_env, source_pool):
     relay = Relay("probesrc", source_pool, platform_env["amqp_uri"])
     try:
