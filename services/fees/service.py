@@ -34,7 +34,11 @@ class FeesService:
 
     # ------------------------------------------------------------ events in
 
-    @event_handler("intake", "application_accepted")
+    # Keyed by the application (record_case) and one bill per case, under
+    # the case's lock (issue_bill): a second run of one event changes
+    # nothing, so a success keeps no inbox row, and the case's record is
+    # its trace. Every case brings one.
+    @event_handler("intake", "application_accepted", repeatable=True)
     def on_application_accepted(self, event):
         case = load(schemas.ApplicationAcceptedSchema, event)
         cases.case_accepted(self.store, case)

@@ -116,6 +116,9 @@ class GatewayService:
         return {"redelivered": self.store.redeliver(args["department"], args["delivery_id"])}
 
     # ------------------------------------------------------------ review's events, for webhooks
-    @event_handler("review", *domain.WEBHOOK_EVENTS)
+    # A delivery is owed once per (department, event): a second run of one
+    # event changes nothing, so a success keeps no inbox row, and a
+    # department without a webhook costs its event one read.
+    @event_handler("review", *domain.WEBHOOK_EVENTS, repeatable=True)
     def on_task_event(self, event, event_type):
         cases.owe_webhooks(self.store, event_type, event)

@@ -2,9 +2,12 @@
 approves (or at once for an instant item with a fee)."""
 import datetime
 import re
+import uuid
 
 import pytest
 from nameko.exceptions import RemoteError
+
+from onewindow import metrics as platform_metrics
 
 from scripts.sample import bill_or_none
 
@@ -40,6 +43,24 @@ def test_approved_case_gets_one_combined_bill_with_every_department_line(billed,
 def test_instant_item_with_a_fee_is_billed_at_acceptance(billed):
     bill = billed([fee("F-HLT", "health", 800)], kind="instant")
     assert bill["total_fen"] == 800 and bill["status"] == "unpaid"
+
+
+def test_an_acceptance_heard_again_issues_no_second_bill_and_keeps_no_inbox_row(fees, publish_event, rpc, wait,
+                                                                                 fees_sql):
+    handled = platform_metrics.ENTRYPOINT_SECONDS.labels("fees", "on_application_accepted", "event")
+    runs = lambda: sum(bucket.get() for bucket in handled._buckets)  # noqa: E731
+    before = runs()
+    event = publish_event("intake", "application_accepted", accepted_event([fee("F-HLT", "health", 800)],
+                                                                           kind="instant"))
+    no = event["application_no"]
+    bill = wait(lambda: bill_or_none(rpc, no), message="the bill")
+    publish_event("intake", "application_accepted", event)  # the same delivery again
+    publish_event("intake", "application_accepted", dict(event, event_id=str(uuid.uuid4())))  # the fact again
+    wait(lambda: runs() >= before + 3, message="both acceptances heard again")
+    assert [e["payload"]["bill_no"] for e in outbox(fees_sql, "bill_issued", no)] == [bill["bill_no"]]
+    assert rpc.fees.bill(no)["bill_no"] == bill["bill_no"]
+    # repeatable: the case's record is its trace, not an inbox row
+    assert fees_sql("SELECT 1 FROM inbox WHERE payload->>'application_no' = %s", (no,)) == []
 
 
 @pytest.mark.parametrize("lines, free", [([], False), ([fee("F-MKT", "market", 5000)], True),
