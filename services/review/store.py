@@ -201,14 +201,15 @@ class ReviewStore(Store):
         return self.rosters([department]).get(department)
 
     def rosters(self, departments):
-        """{department: roster with its `members` in roster order}."""
-        rows = self.all("SELECT * FROM rosters WHERE department = ANY(%s)", (list(departments),))
-        found = {r["department"]: dict(r, members=[]) for r in rows}
-        for member in self.all(
-                "SELECT department, reviewer AS id, name, phone, post, position, absent FROM roster_members "
-                "WHERE department = ANY(%s) ORDER BY department, post = 'backup', position", (list(found),)):
-            found[member.pop("department")]["members"].append(member)
-        return found
+        """{department: roster with its `members` in roster order}: one
+        statement, read with every task list, decision and feed page."""
+        rows = self.all(
+            "SELECT r.*, COALESCE((SELECT json_agg(json_build_object('id', m.reviewer, 'name', m.name, "
+            "  'phone', m.phone, 'post', m.post, 'position', m.position, 'absent', m.absent) "
+            "  ORDER BY m.post = 'backup', m.position) FROM roster_members m WHERE m.department = r.department), "
+            "  '[]') AS members "
+            "FROM rosters r WHERE r.department = ANY(%s)", (list(departments),))
+        return {r["department"]: r for r in rows}
 
     def adopt_roster(self, roster):
         """The roster named by an accepted case, unless the department already has one."""
