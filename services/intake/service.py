@@ -167,12 +167,15 @@ class IntakeService:
         return cases.ranking(self.store, self.calendar(), query)
 
     # ---------------------------------------------------------------- events in
+    # Review's and fees' events lock their case and write only rows of it
+    # (no counter): the events waiting in a queue are handled together, in
+    # one transaction, in the order of their cases (`lock_order`).
 
-    @event_handler("review", *cases.REVIEW_EFFECTS)
+    @event_handler("review", *cases.REVIEW_EFFECTS, batched=True, lock_order="application_no")
     def on_review_event(self, event, event_type):
         cases.on_review_event(self.store, event_type, event)
 
-    @event_handler("fees", *cases.FEES_EFFECTS)
+    @event_handler("fees", *cases.FEES_EFFECTS, batched=True, lock_order="application_no")
     def on_fees_event(self, event, event_type):
         cases.on_fees_event(self.store, event_type, event)
 
