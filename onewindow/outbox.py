@@ -181,11 +181,11 @@ class Relay:
 
     def sweep_pass(self):
         """Mark what the fast path got confirmed, then sweep and redeliver,
-        each only when the one look before them finds something due. The
-        look is one autocommitted statement: nearly every pass of a busy
-        relay, and every pass of an idle one, finds nothing, and seven
-        services' relays twice a second cost a transaction for each claim
-        (BEGIN, the claim, COMMIT) where a round trip does."""
+        each only when the one look before them finds something due. Nearly
+        every pass of a busy relay, and every pass of an idle one, finds
+        nothing: the look is one autocommitted statement, where the two
+        claims were two transactions of three round trips each (BEGIN, the
+        claim, COMMIT), twice a second in every service."""
         self.mark_confirmed()  # before the sweep, which would take them again
         sweep, redeliver = self.due()
         if sweep:

@@ -171,9 +171,8 @@ def intake_materials_requested(store, settings, event, data):
 
 
 def application_completed(store, settings, event, data):
-    no = data["application_no"]
     contact = (store.remember_contact(domain.contact_from_applicant(data), concluded=True) if data.get("applicant")
-               else store.contact_concluded(no))
+               else store.contact_concluded(data["application_no"]))
     queue(store, settings, event, "application_completed",
           domain.completion_notices(data, contact_of(store, data, contact=contact), settings.portal_url,
                                     settings.portal_secret))
