@@ -573,9 +573,7 @@ def tasks(store, query):
 def feed(store, query):
     """What changed for a department since the cursor, in order; within one
     page the green channel comes first. The cursor is opaque to callers."""
-    rows = store.feed(query["department"], domain.parse_cursor(query["after"]), query["limit"])
-    # most polls find nothing new: the roster is read only for a page with tasks
-    roster = store.roster(query["department"]) if rows else None
+    rows, roster = store.feed(query["department"], domain.parse_cursor(query["after"]), query["limit"])
     cursor = str(rows[-1]["feed_seq"]) if rows else query["after"] or "0"
     page = sorted(rows, key=lambda r: r["green_channel"] is None)  # stable: change order kept within each
     return {"cursor": cursor, "tasks": [task_view(row, roster, with_fields=True) for row in page]}

@@ -25,7 +25,14 @@ LISTED_COLUMNS = (
 )
 
 
+# Rosters with their `members` in roster order, of the departments in %s.
+ROSTERS = ("SELECT r.*, COALESCE((SELECT json_agg(json_build_object('id', m.reviewer, 'name', m.name, "
+           "  'phone', m.phone, 'post', m.post, 'position', m.position, 'absent', m.absent) "
+           "  ORDER BY m.post = 'backup', m.position) FROM roster_members m WHERE m.department = r.department), "
+           "  '[]') AS members "
+           "FROM rosters r WHERE r.department = ANY(%s)")
 FEED_LOCK = 72021  # taken shared as a task change commits (migration 0005), exclusively by the feed
+
 
 class ReviewStore(Store):
     def purge(self, older_than):
@@ -107,21 +114,27 @@ class ReviewStore(Store):
         )
 
     def feed(self, department, after, limit):
-        """The department's tasks changed after position `after`, in the order
-        of their changes. The feed's lock waits for every commit that is
-        drawing a position as this read begins (see migration 0005), so a
-        later change always lands after the positions served here.
-        Undivided: every commit of a task change waits while it holds it.
-        The lock and the read go in one round trip: PostgreSQL runs the read
-        once it holds the lock, with a snapshot taken then (two statements,
-        never one, whose snapshot would precede the wait)."""
+        """(the department's tasks changed after position `after`, in the
+        order of their changes; its roster). The feed's lock waits for every
+        commit that is drawing a position as this read begins (see migration
+        0005), so a later change always lands after the positions served
+        here. Every commit of a task change waits while the feed holds it:
+        the lock, the reads and, when they are the unit's first work, their
+        COMMIT go in one round trip (UnitOfWork.reads_alone), so PostgreSQL
+        holds it for as long as it takes to run them; else (the caller's
+        principal read first) it is held until the unit commits, undivided.
+        PostgreSQL runs the read once it holds the lock, with a snapshot
+        taken then (two statements, never one, whose snapshot would precede
+        the wait). The roster comes with it: most polls find no tasks and
+        need none, but a statement costs less than a round trip."""
         self.unit.undivided()
-        _, rows = self.all_at_once(
+        _, rows, rosters = self.reads_alone(
             ("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,)),
             (f"SELECT {LISTED_COLUMNS}, t.feed_seq FROM tasks t JOIN applications a USING (application_no) "
              "WHERE t.department = %s AND t.feed_seq > %s ORDER BY t.feed_seq LIMIT %s", (department, after, limit)),
+            (ROSTERS, ([department],)),
         )
-        return rows
+        return rows, (rosters[0] if rosters else None)
 
     def vetoes(self, start, end):
         """Every rejection filed in [start, end] (days in the centre's zone)."""
@@ -203,12 +216,7 @@ class ReviewStore(Store):
     def rosters(self, departments):
         """{department: roster with its `members` in roster order}: one
         statement, read with every task list, decision and feed page."""
-        rows = self.all(
-            "SELECT r.*, COALESCE((SELECT json_agg(json_build_object('id', m.reviewer, 'name', m.name, "
-            "  'phone', m.phone, 'post', m.post, 'position', m.position, 'absent', m.absent) "
-            "  ORDER BY m.post = 'backup', m.position) FROM roster_members m WHERE m.department = r.department), "
-            "  '[]') AS members "
-            "FROM rosters r WHERE r.department = ANY(%s)", (list(departments),))
+        rows = self.all(ROSTERS, (list(departments),))
         return {r["department"]: r for r in rows}
 
     def adopt_roster(self, roster):

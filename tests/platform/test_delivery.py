@@ -342,6 +342,38 @@ def test_several_reads_at_once_come_back_in_order_and_a_failing_one_fails_the_un
     assert probes["query"]("probesrc", mine, ([undone],)) == []
 
 
+def test_reads_alone_hold_a_lock_only_while_they_run_or_to_the_units_commit_after_other_work(probes, source_pool):
+    """As a unit's first work the reads, their BEGIN and COMMIT are one
+    query: in one transaction, and the lock the first took is free again
+    before the unit ends. After other work they are the unit's, lock too."""
+    lock = 7_700_000 + uuid.uuid4().int % 100_000
+    take = ("SELECT pg_advisory_xact_lock(%s)", (lock,))
+    now = ("SELECT now() AS at, %s::text AS quoted", ("it's 100% \\ '{}'",))
+
+    def free_elsewhere():
+        with psycopg.connect(probes["urls"]["probesrc"], autocommit=True) as other:
+            return other.execute("SELECT pg_try_advisory_lock(%s)", (lock,)).fetchone()[0] and \
+                other.execute("SELECT pg_advisory_unlock(%s)", (lock,)).fetchone()[0]
+
+    with UnitOfWork(source_pool, "probesrc") as unit:
+        _, first, second = unit.reads_alone(take, now, now)
+        assert first[0]["at"] == second[0]["at"]  # one transaction
+        assert first[0]["quoted"] == "it's 100% \\ '{}'"  # bound here, and bound right
+        assert free_elsewhere()  # its COMMIT went with it
+        assert not unit.conn.autocommit and unit.one("SELECT 2 AS n")["n"] == 2
+    with UnitOfWork(source_pool, "probesrc") as unit:
+        unit.one("SELECT 1 AS n")  # a principal looked up first
+        unit.reads_alone(take, now)
+        assert not free_elsewhere()  # the unit's until it commits
+    assert free_elsewhere()
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        with UnitOfWork(source_pool, "probesrc") as unit:
+            unit.reads_alone(take, ("SELECT 1 / 0 AS y", None))
+    assert free_elsewhere()
+    with UnitOfWork(source_pool, "probesrc") as unit:  # the connection went back usable
+        assert unit.reads_alone(("SELECT 3 AS n", None)) == [[{"n": 3}]]
+
+
 def test_a_repeatable_handler_leaves_no_inbox_row_when_it_succeeds_and_is_kept_like_any_other_when_it_fails(
         probes, source_pool):
     from onewindow import inbox
