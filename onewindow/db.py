@@ -177,6 +177,11 @@ class UnitOfWork:
             cursors = [conn.execute(sql, params) for sql, params in queries]
         return [cursor.fetchall() for cursor in cursors]
 
+    @property
+    def begun(self):
+        """Whether this unit has a transaction open (it has run a statement)."""
+        return self._conn is not None and self._conn.pgconn.transaction_status != IDLE
+
     def reads_alone(self, *queries):
         """Several reads, [(sql, params), ...], as one simple query: one
         round trip, their parameters bound here (psycopg's ClientCursor).
@@ -186,8 +191,8 @@ class UnitOfWork:
         wait for this process. After other work (a caller's principal looked
         up first) they go in the unit's transaction, which the unit commits.
         The rows of each read, in order."""
+        alone = not self.begun
         conn = self.conn
-        alone = conn.pgconn.transaction_status == IDLE
         texts = [psycopg.ClientCursor(conn).mogrify(sql, params) for sql, params in queries]
         if alone:
             conn.autocommit = True  # the BEGIN is ours, in the same text
@@ -310,7 +315,7 @@ class UnitOfWork:
     def savepoint(self):
         """A nested transaction: an error inside undoes only what it did,
         events it wrote included (they must not reach the relay)."""
-        if self.conn.pgconn.transaction_status == IDLE:
+        if not self.begun:
             # psycopg would make it a transaction of its own, committed at
             # its end whatever the unit does next. A use case reads or
             # writes before it, as an RPC claims its key and an event its

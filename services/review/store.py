@@ -127,7 +127,8 @@ class ReviewStore(Store):
         taken then (two statements, never one, whose snapshot would precede
         the wait). The roster comes with it: most polls find no tasks and
         need none, but a statement costs less than a round trip."""
-        self.unit.undivided()
+        if self.unit.begun:
+            self.unit.undivided()
         _, rows, rosters = self.reads_alone(
             ("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,)),
             (f"SELECT {LISTED_COLUMNS}, t.feed_seq FROM tasks t JOIN applications a USING (application_no) "
