@@ -185,6 +185,8 @@ class GuardedRpcConsumer(RpcConsumer):
         # declared with the queue type of the services' own queues
         super().setup()
         self.queue.queue_arguments = dict(self.queue.queue_arguments or {}, **topology.queue_arguments())
+        # where replies go: named once, not a kombu Exchange made per reply
+        self.reply_exchange = get_rpc_exchange(self.container.config).name
 
     def handle_message(self, body, message):
         try:
@@ -241,7 +243,7 @@ class GuardedRpcConsumer(RpcConsumer):
         reply = amqp.Message(body, content_type=JSON, content_encoding="utf-8", delivery_mode=2,
                              correlation_id=properties.get("correlation_id"))
         try:
-            self.replier.send(reply, get_rpc_exchange(self.container.config).name, properties["reply_to"])
+            self.replier.send(reply, self.reply_exchange, properties["reply_to"])
         except Exception as exc:
             log.info("reply sent nameko's way, the kept channel failed: %r", exc)
             return False
