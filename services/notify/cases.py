@@ -82,10 +82,14 @@ def _settle(store, message, status, reason):
 
 # ---------------------------------------------------------------- events
 
-def contact_of(store, data, accepted=False, contact=None):
-    """The applicant's contact learnt from intake's events; `contact`: as
-    a write just returned it (None: read it, or none yet)."""
-    contact = contact or store.contact(data["application_no"])
+def contact_of(store, data, accepted=False):
+    """The applicant's contact learnt from intake's events."""
+    return known(store.contact(data["application_no"]), data, accepted)
+
+
+def known(contact, data, accepted=False):
+    """`contact` (as read or as a write returned it), or PrerequisiteMissing
+    when there is none yet, or none accepted where `accepted` is asked."""
     if contact is None or (accepted and not contact["accepted"]):
         # intake's event travels on another queue and may still be on its way;
         # what follows acceptance needs its record (collect, fees)
@@ -171,11 +175,10 @@ def intake_materials_requested(store, settings, event, data):
 
 
 def application_completed(store, settings, event, data):
-    contact = (store.remember_contact(domain.contact_from_applicant(data), concluded=True) if data.get("applicant")
-               else store.contact_concluded(data["application_no"]))
+    contact = known(store.remember_contact(domain.contact_from_applicant(data), concluded=True)
+                    if data.get("applicant") else store.contact_concluded(data["application_no"]), data)
     queue(store, settings, event, "application_completed",
-          domain.completion_notices(data, contact_of(store, data, contact=contact), settings.portal_url,
-                                    settings.portal_secret))
+          domain.completion_notices(data, contact, settings.portal_url, settings.portal_secret))
 
 
 def application_refused(store, settings, event, data):
