@@ -193,19 +193,18 @@ class UnitOfWork:
         The rows of each read, in order."""
         alone = not self.begun
         conn = self.conn
-        texts = [psycopg.ClientCursor(conn).mogrify(sql, params) for sql, params in queries]
         if alone:
             conn.autocommit = True  # the BEGIN is ours, in the same text
-            texts = ["BEGIN", *texts, "COMMIT"]
         try:
-            cursor = psycopg.ClientCursor(conn)
-            cursor.execute(";".join(texts))
-            results = []
-            while True:
-                if cursor.description is not None:
-                    results.append(cursor.fetchall())
-                if not cursor.nextset():
-                    return results
+            with psycopg.ClientCursor(conn) as cursor:
+                texts = [cursor.mogrify(sql, params) for sql, params in queries]
+                cursor.execute(";".join(["BEGIN", *texts, "COMMIT"] if alone else texts))
+                results = []
+                while True:
+                    if cursor.description is not None:  # a read, not the BEGIN or COMMIT
+                        results.append(cursor.fetchall())
+                    if not cursor.nextset():
+                        return results
         except BaseException:
             if alone:
                 # an error leaves our BEGIN's transaction aborted, not ended
